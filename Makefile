@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each sets itself up.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := .tools/bin/uv
+RUN := set -a; [ -f .runtime/env ] && . .runtime/env; set +a;
+
+.PHONY: setup up down status demo test lint bench mlflow-ui clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+setup: $(VENV)/.synced ## Create the virtualenv from the lock and find (or provision) Java.
+	@$(PY) -m income.java >/dev/null
+
+up: setup ## Start Valkey in the background; write .runtime/env.
+	@$(PY) -m income.valkey_server up
+
+down: ## Stop the local services.
+	@[ -x $(PY) ] && $(PY) -m income.valkey_server down || true
+
+status:
+	@$(PY) -m income.valkey_server status
+
+demo: up ## Run the feature pipeline end to end on synthetic data.
+	@$(RUN) $(VENV)/bin/pyflyte run workflows/feature_pipeline.py feature_pipeline
+
+test: setup ## Run the test suite (starts its own Valkey; real Spark, Feast, MLflow).
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench: up ## Benchmarks (see benchmarks/README.md); results go to the README by hand.
+	@$(RUN) $(PY) -m benchmarks.feature_generation
+	@$(RUN) $(PY) -m benchmarks.materialization
+
+clean: down
+	rm -rf .runtime

@@ -1,0 +1,1 @@
+"""Library code shared by the tasks, the services and the tests (no Flyte in here)."""

