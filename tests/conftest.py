@@ -37,3 +37,23 @@ def adult_csv() -> Path:
     if not ADULT_CSV.exists():
         pytest.skip(f"real Adult data not found at {ADULT_CSV} (it lives in ../shared/data)")
     return ADULT_CSV
+
+
+@pytest.fixture(scope="session")
+def pipeline_env(tmp_path_factory, valkey_server):
+    """Point the project's settings at a throw-away runtime folder and the test Valkey.
+
+    Yields the offline store root.
+    """
+    runtime = tmp_path_factory.mktemp("runtime")
+    offline = runtime / "offline_store"
+    settings = valkey_server.settings
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("INCOME_RUNTIME", str(runtime))
+        mp.setenv("INCOME_OFFLINE_STORE", str(offline))
+        mp.setenv("FEAST_REGISTRY_PATH", str(runtime / "feast" / "registry.db"))
+        mp.setenv("VALKEY_HOST", settings.host)
+        mp.setenv("VALKEY_PORT", str(settings.port))
+        mp.setenv("VALKEY_PASSWORD", settings.password)
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{runtime / 'mlflow.db'}")
+        yield offline

@@ -1,0 +1,12 @@
+"""Demographic features from raw census records."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+
+from income.schema import ENTITY_KEY, TIMESTAMP, VIEW_ATTRIBUTES
+
+
+def demographic_features(records: DataFrame) -> DataFrame:
+    """Per (user_id, event_timestamp): the user's age, sex, race and native country then."""
+    return records.select(ENTITY_KEY, TIMESTAMP, "age", "race", "sex", "native_country")

@@ -1,0 +1,1 @@
+"""Flyte tasks: thin typed wrappers that read inputs, call library code, write outputs."""

@@ -1,0 +1,14 @@
+"""Typed configuration of the pipelines: frozen dataclasses with their defaults in code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FeaturePipelineConfig:
+    users: int = 20_000  # synthetic users when no CSV is given (~3 records each)
+    seed: int = 7
+    invalid_share: float = 0.002  # synthetic rows corrupted on purpose, to exercise the quarantine
+    max_invalid_share: float = 0.05  # fail the run when more of the input is invalid
+    offline_store: str = ""  # URI of the offline store; empty: $INCOME_OFFLINE_STORE or .runtime/

@@ -1,0 +1,48 @@
+"""Register the Feast definitions and load the latest values into Valkey."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flytekit import Deck, task
+
+from income.feature_store import FEATURE_SERVICE, apply_definitions, get_store
+from income.materialize import materialize_latest
+from income.settings import ValkeySettings
+from tasks.features import FeatureTables
+from tasks.resources import SMALL
+
+
+@dataclass(frozen=True)
+class PublishedFeatures:
+    feature_service: str
+    definitions_version: str
+    online_users: int
+    window_start: str
+    window_end: str
+    materialize_seconds: float
+    tables: FeatureTables
+
+
+@task(requests=SMALL, enable_deck=True, retries=2)
+def publish_features(tables: FeatureTables) -> PublishedFeatures:
+    """`feast apply` the definitions, then materialize every user's latest values into Valkey."""
+    valkey = ValkeySettings.from_env()
+    store = get_store(valkey)
+    version = apply_definitions(store)
+    report = materialize_latest(store, valkey.client(), FEATURE_SERVICE)
+    Deck(
+        "Online store",
+        f"<p>Feature service <b>{FEATURE_SERVICE}</b>, definitions {version}: "
+        f"{report.users:,} users written to Valkey {valkey.host}:{valkey.port} in "
+        f"{report.seconds} s (window {report.start} → {report.end}).</p>",
+    )
+    return PublishedFeatures(
+        feature_service=FEATURE_SERVICE,
+        definitions_version=version,
+        online_users=report.users,
+        window_start=report.start,
+        window_end=report.end,
+        materialize_seconds=report.seconds,
+        tables=tables,
+    )

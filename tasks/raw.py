@@ -1,0 +1,67 @@
+"""Raw records in, validated records and a quarantine out."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from typing import NamedTuple
+
+import pandas as pd
+from flytekit import Deck, StructuredDataset, current_context, task
+from flytekit.types.file import FlyteFile
+
+from income.offline_store import write_parquet_atomically
+from income.settings import offline_store_uri
+from income.validation import ValidationSummary, validate_records
+from tasks.config import FeaturePipelineConfig
+from tasks.resources import MEDIUM
+
+
+class RawRecords(NamedTuple):
+    records: StructuredDataset
+    source: str
+
+
+class CheckedRecords(NamedTuple):
+    valid: StructuredDataset
+    quarantine: StructuredDataset
+    summary: ValidationSummary
+
+
+@task(requests=MEDIUM, retries=1)
+def load_raw_records(raw_csv: FlyteFile | None, cfg: FeaturePipelineConfig) -> RawRecords:
+    """Read an Adult-format CSV, or generate synthetic census records when none is given."""
+    if raw_csv is not None:
+        from income.adult import read_adult_csv
+
+        path = raw_csv.download()
+        return RawRecords(records=StructuredDataset(dataframe=read_adult_csv(path)), source=str(raw_csv.path))
+    from income.synthetic import generate_records
+
+    records = generate_records(cfg.users, seed=cfg.seed, invalid_share=cfg.invalid_share)
+    source = f"synthetic(users={cfg.users}, seed={cfg.seed})"
+    return RawRecords(records=StructuredDataset(dataframe=records), source=source)
+
+
+def _slug(source: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", source.rsplit("/", 1)[-1]).strip("_")
+
+
+@task(requests=MEDIUM, enable_deck=True)
+def validate_raw_records(
+    records: StructuredDataset, source: str, cfg: FeaturePipelineConfig
+) -> CheckedRecords:
+    """Validate against the raw-record schema; invalid rows go to the quarantine table with a reason."""
+    result = validate_records(
+        records.open(pd.DataFrame).all(), source=source, max_invalid_share=cfg.max_invalid_share
+    )
+    root = cfg.offline_store or offline_store_uri()
+    quarantine_uri = f"{root.rstrip('/')}/quarantine/{_slug(source)}.parquet"
+    write_parquet_atomically(result.quarantine, quarantine_uri)
+    Deck("Validation", result.summary.to_html() + f"<p>Quarantine table: <code>{quarantine_uri}</code></p>")
+    current_context().logging.info("validation: %s", asdict(result.summary))
+    return CheckedRecords(
+        valid=StructuredDataset(dataframe=result.valid),
+        quarantine=StructuredDataset(dataframe=result.quarantine),
+        summary=result.summary,
+    )

@@ -1,0 +1,25 @@
+"""Feature pipeline: raw records -> validation -> Spark features -> offline store -> Feast -> Valkey.
+
+    pyflyte run workflows/feature_pipeline.py feature_pipeline
+    pyflyte run workflows/feature_pipeline.py feature_pipeline --raw_csv ../shared/data/adult/adult_train.csv
+"""
+
+from __future__ import annotations
+
+from flytekit import workflow
+from flytekit.types.file import FlyteFile
+
+from tasks.config import FeaturePipelineConfig
+from tasks.features import build_features
+from tasks.publish import PublishedFeatures, publish_features
+from tasks.raw import load_raw_records, validate_raw_records
+
+
+@workflow
+def feature_pipeline(
+    raw_csv: FlyteFile | None = None, cfg: FeaturePipelineConfig = FeaturePipelineConfig()
+) -> PublishedFeatures:
+    raw = load_raw_records(raw_csv=raw_csv, cfg=cfg)
+    checked = validate_raw_records(records=raw.records, source=raw.source, cfg=cfg)
+    tables = build_features(valid=checked.valid, cfg=cfg)
+    return publish_features(tables=tables)
