@@ -9,4 +9,4 @@ from income.schema import ENTITY_KEY, TIMESTAMP, VIEW_ATTRIBUTES
 
 def demographic_features(records: DataFrame) -> DataFrame:
     """Per (user_id, event_timestamp): the user's age, sex, race and native country then."""
-    return records.select(ENTITY_KEY, TIMESTAMP, "age", "race", "sex", "native_country")
+    return records.select(ENTITY_KEY, TIMESTAMP, *VIEW_ATTRIBUTES["demographic"])

@@ -12,7 +12,7 @@ _MICROS_PER_DAY = 24 * 60 * 60 * 1_000_000
 
 
 def _changed(column: str, by_user: WindowSpec) -> Column:
-    """1 when `column` differs, null-safely, from the user's previous record; 0 on a first record."""
+    """1 when `column` differs (null-safely) from the user's previous record; 0 on a first."""
     # The timestamp is never null, so a null previous timestamp marks the user's first
     # record; a null previous value alone would not (occupation may be legitimately missing).
     is_first = F.lag(TIMESTAMP).over(by_user).isNull()
