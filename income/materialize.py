@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pyarrow as pa
@@ -78,16 +78,16 @@ def latest_event_time(store, service_name: str) -> datetime:
             for p in plans
         )
         (latest,) = con.execute(f"SELECT max(t) FROM ({union})").fetchone()
-    return latest.astimezone(timezone.utc)
+    return latest.astimezone(UTC)
 
 
 def _latest_rows_sql(plans: list[_ViewPlan], end: datetime) -> str:
     selects = []
     for p in plans:
-        start = end - p.ttl if p.ttl else datetime(1970, 1, 1, tzinfo=timezone.utc)
+        start = end - p.ttl if p.ttl else datetime(1970, 1, 1, tzinfo=UTC)
         cols = ", ".join(f'"{f}" AS "{p.column(f)}"' for f, _ in p.features)
         selects.append(
-            f"{p.name} AS (SELECT {ENTITY_KEY}, {TIMESTAMP} AS \"{p.ts_column}\", {cols} "
+            f'{p.name} AS (SELECT {ENTITY_KEY}, {TIMESTAMP} AS "{p.ts_column}", {cols} '
             f"FROM read_parquet('{_parquet_glob(p.source_uri)}') "
             f"WHERE {TIMESTAMP} > TIMESTAMPTZ '{start.isoformat()}' "
             f"AND {TIMESTAMP} <= TIMESTAMPTZ '{end.isoformat()}' "
@@ -97,16 +97,27 @@ def _latest_rows_sql(plans: list[_ViewPlan], end: datetime) -> str:
     return f"WITH {', '.join(selects)} SELECT * FROM {joined}"
 
 
+def _bulk(data: bytes) -> bytes:
+    """One RESP bulk string."""
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
 def _value_encoder(feast_type: str) -> Callable[[object], bytes]:
-    """Serialized ValueProto for a Python value, cached per distinct value."""
-    field = {"Int64": "int64_val", "Int32": "int32_val", "String": "string_val",
-             "Float64": "double_val", "Float32": "float_val", "Bool": "bool_val"}[feast_type]
-    cache: dict[object, bytes] = {None: Value().SerializeToString()}
+    """RESP-framed serialized ValueProto for a Python value, cached per distinct value."""
+    field = {
+        "Int64": "int64_val",
+        "Int32": "int32_val",
+        "String": "string_val",
+        "Float64": "double_val",
+        "Float32": "float_val",
+        "Bool": "bool_val",
+    }[feast_type]
+    cache: dict[object, bytes] = {None: _bulk(Value().SerializeToString())}
 
     def encode(value: object) -> bytes:
         encoded = cache.get(value)
         if encoded is None:
-            encoded = Value(**{field: value}).SerializeToString()
+            encoded = _bulk(Value(**{field: value}).SerializeToString())
             if len(cache) < 100_000:
                 cache[value] = encoded
         return encoded
@@ -115,50 +126,102 @@ def _value_encoder(feast_type: str) -> Callable[[object], bytes]:
 
 
 def _timestamps(column: pa.ChunkedArray | pa.Array) -> list[bytes | None]:
+    """RESP-framed serialized protobuf Timestamps (None where the view has no row)."""
     micros = pc.cast(column.cast(pa.timestamp("us", tz="UTC")), pa.int64()).to_pylist()
     return [
-        None if m is None else Timestamp(seconds=m // 1_000_000, nanos=(m % 1_000_000) * 1000).SerializeToString()
+        None
+        if m is None
+        else _bulk(
+            Timestamp(seconds=m // 1_000_000, nanos=(m % 1_000_000) * 1000).SerializeToString()
+        )
         for m in micros
     ]
 
 
-def _encoded_batches(
+def _key_encoder(project: str, version: int) -> Callable[[int], bytes]:
+    """RESP-framed Feast Redis key of an int64 user_id.
+
+    Feast's key is serialize_entity_key(user_id) + project, whose only varying part is
+    the 8-byte little-endian value; the frame is derived from Feast's own function and
+    checked against it, so a change in Feast's layout fails loudly instead of writing
+    keys nobody reads.
+    """
+
+    def feast_key(user: int) -> bytes:
+        entity = EntityKey(join_keys=[ENTITY_KEY], entity_values=[Value(int64_val=user)])
+        return _redis_key(project, entity, entity_key_serialization_version=version)
+
+    zero = feast_key(0)
+    suffix = project.encode()
+    prefix = zero[: -(8 + len(suffix))]
+    length = b"$%d\r\n" % len(zero)
+    for probe in (1, -2, 2**40 + 7):
+        if prefix + probe.to_bytes(8, "little", signed=True) + suffix != feast_key(probe):
+            raise RuntimeError("Feast's entity key layout changed: update income.materialize")
+    return lambda user: (
+        b"%s%s%s%s\r\n" % (length, prefix, user.to_bytes(8, "little", signed=True), suffix)
+    )
+
+
+def _hset_commands(
     store, plans: list[_ViewPlan], end: datetime, batch_size: int
-) -> Iterator[list[tuple[bytes, dict[bytes, bytes]]]]:
-    project = store.config.project
-    version = store.config.entity_key_serialization_version
+) -> Iterator[tuple[int, bytes]]:
+    """Batches of pipelined HSET commands in RESP: (number of commands, bytes to send).
+
+    One HSET per user sets every view's fields and `_ts:<view>`, the layout Feast's
+    Redis online store reads (fields are murmur3 hashes of `<view>:<feature>`).
+    """
+    key = _key_encoder(store.config.project, store.config.entity_key_serialization_version)
     fields = {
-        p.name: [(_mmh3(f"{p.name}:{f}"), p.column(f), _value_encoder(t)) for f, t in p.features]
+        p.name: [
+            (_bulk(_mmh3(f"{p.name}:{f}")), p.column(f), _value_encoder(t)) for f, t in p.features
+        ]
         for p in plans
     }
+    ts_fields = {p.name: _bulk(f"_ts:{p.name}".encode()) for p in plans}
+    hset = _bulk(b"HSET")
     with duckdb.connect(config={"threads": 2, "memory_limit": "2GB"}) as con:
         reader = con.sql(_latest_rows_sql(plans, end)).to_arrow_reader(batch_size)
         for batch in reader:
             users = batch.column(ENTITY_KEY).to_pylist()
-            columns = {name: batch.column(name).to_pylist() for name in batch.schema.names
-                       if not name.endswith(TIMESTAMP) and name != ENTITY_KEY}
+            columns = {
+                name: batch.column(name).to_pylist()
+                for name in batch.schema.names
+                if not name.endswith(TIMESTAMP) and name != ENTITY_KEY
+            }
             stamps = {p.name: _timestamps(batch.column(p.ts_column)) for p in plans}
-            rows = []
+            commands = []
             for i, user in enumerate(users):
-                key = _redis_key(
-                    project, EntityKey(join_keys=[ENTITY_KEY], entity_values=[Value(int64_val=user)]),
-                    entity_key_serialization_version=version,
-                )
-                mapping: dict[bytes, bytes] = {}
+                parts = [hset, key(user)]
                 for p in plans:
                     stamp = stamps[p.name][i]
                     if stamp is None:  # no row of this view for the user in the window
                         continue
-                    mapping[f"_ts:{p.name}".encode()] = stamp
-                    for field_hash, column, encode in fields[p.name]:
-                        mapping[field_hash] = encode(columns[column][i])
-                rows.append((key, mapping))
-            yield rows
+                    parts += (ts_fields[p.name], stamp)
+                    for field, column, encode in fields[p.name]:
+                        parts += (field, encode(columns[column][i]))
+                commands.append(b"*%d\r\n" % len(parts))
+                commands.extend(parts)
+            yield len(users), b"".join(commands)
 
 
 def count_users(plans: list[_ViewPlan], end: datetime) -> int:
     with duckdb.connect(config={"threads": 2, "memory_limit": "2GB"}) as con:
         return con.execute(f"SELECT count(*) FROM ({_latest_rows_sql(plans, end)})").fetchone()[0]
+
+
+def _send_pipelined(client, count: int, commands: bytes) -> None:
+    """Send pre-encoded commands on one connection and check every reply."""
+    connection = client.connection_pool.get_connection("HSET")
+    try:
+        connection.send_packed_command([commands])
+        for _ in range(count):
+            connection.read_response()  # raises on an error reply
+    except BaseException:
+        connection.disconnect()  # replies may be left unread: never reuse this connection
+        raise
+    finally:
+        client.connection_pool.release(connection)
 
 
 def materialize_latest(
@@ -178,13 +241,12 @@ def materialize_latest(
     plans = _plans(store, service_name)
     end = end or latest_event_time(store, service_name)
     total = count_users(plans, end) if show_progress else None
-    with tqdm(total=total, unit="user", desc="materialize → valkey", disable=not show_progress) as bar:
-        for rows in _encoded_batches(store, plans, end, batch_size):
-            pipe = client.pipeline(transaction=False)
-            for key, mapping in rows:
-                pipe.hset(key, mapping=mapping)
-            pipe.execute()
-            bar.update(len(rows))
+    with tqdm(
+        total=total, unit="user", desc="materialize → valkey", disable=not show_progress
+    ) as bar:
+        for count, commands in _hset_commands(store, plans, end, batch_size):
+            _send_pipelined(client, count, commands)
+            bar.update(count)
     max_ttl = max(p.ttl for p in plans)
     return MaterializationReport(
         users=bar.n,
