@@ -34,11 +34,18 @@ from income.domains import (
 from income.schema import HIGH_INCOME, LOW_INCOME, RAW_COLUMNS
 
 MAX_RECORDS_PER_USER = 6
+NEVER_MARRIED = MARITAL_STATUS.index("Never-married")
+WITH_SPOUSE = [
+    MARITAL_STATUS.index("Married-civ-spouse"),
+    MARITAL_STATUS.index("Married-AF-spouse"),
+]
 MICROS_PER_YEAR = int(365.25 * 24 * 3600 * 1_000_000)
 
 # Frequencies of the Adult training data (counts per 32,561 rows; missing last where it occurs).
 WORKCLASS_WEIGHTS = [22696, 2541, 1116, 960, 2093, 1298, 14, 7, 1836]
-EDUCATION_WEIGHTS = [51, 168, 333, 646, 514, 933, 1175, 433, 10501, 7291, 1382, 1067, 5355, 1723, 576, 413]
+EDUCATION_WEIGHTS = [
+    51, 168, 333, 646, 514, 933, 1175, 433, 10501, 7291, 1382, 1067, 5355, 1723, 576, 413,
+]  # fmt: skip
 RACE_WEIGHTS = [27816, 1039, 311, 271, 3124]
 COUNTRY_WEIGHTS = [
     29170, 19, 90, 114, 121, 137, 14, 100, 62, 29, 80, 75, 95, 43, 13, 198, 73, 60, 81, 67,
@@ -49,8 +56,9 @@ OCCUPATION_WEIGHTS = [
     [348, 222, 1800, 1263, 1159, 1515, 164, 550, 2537, 65, 90, 141, 76, 0],
     [580, 3877, 1495, 2387, 2907, 2625, 1206, 1452, 1233, 929, 1507, 8, 573, 9],
 ]
-# Marital status of adults who have married at some point, in `MARITAL_STATUS` order.
-EVER_MARRIED_WEIGHTS = [14976, 0, 4443, 1025, 993, 418, 23]
+# Marital status of adults who have married at some point, in `MARITAL_STATUS` order, by
+# sex (rows Female, Male): Adult holds far fewer wives than husbands.
+EVER_MARRIED_WEIGHTS = [[1657, 0, 2672, 631, 825, 205, 14], [13319, 0, 1771, 394, 168, 213, 9]]
 # Marital status transitions between two answers when it changes (rows: from, cols: to).
 MARITAL_TRANSITIONS = [
     [0, 0, 6, 3, 1, 1, 0],  # married -> divorced, separated, widowed, spouse absent
@@ -67,7 +75,8 @@ CAPITAL_GAIN_WEIGHTS = [347, 284, 246, 159, 97, 97, 70, 69, 55, 53, 48, 34, 25]
 
 # Logistic label model: log-odds of income > 50K, tuned for ~24% positives and a strong
 # but imperfect signal (a GBM reaches ROC AUC ~0.9 on one record per user).
-INTERCEPT = -2.6
+INTERCEPT = -4.25
+AGE_COEF = 2.2  # times an inverted parabola peaking at 50, floored for the very young and old
 EDUCATION_COEF = 0.42  # per education_num step above 10
 MARRIED_COEF = 2.0
 HOURS_COEF = 0.04  # per hour above 40
@@ -75,7 +84,11 @@ MALE_COEF = 0.35
 HIGH_GAIN_COEF = 3.5  # capital gain >= 7000
 CAPITAL_LOSS_COEF = 0.8
 OCCUPATION_COEF = dict(
-    zip(OCCUPATION, [0.4, 0.0, -1.2, 0.3, 1.1, 1.0, -1.0, -0.6, -0.3, -0.9, -0.2, -2.0, 0.4, 0.0])
+    zip(
+        OCCUPATION,
+        [0.4, 0.0, -1.2, 0.3, 1.1, 1.0, -1.0, -0.6, -0.3, -0.9, -0.2, -2.0, 0.4, 0.0],
+        strict=True,
+    )
 )
 
 
@@ -87,7 +100,9 @@ def _probabilities(weights: list[int] | list[float]) -> np.ndarray:
 def _draw(rng: np.random.Generator, weights: list[int] | list[float], size: int) -> np.ndarray:
     """Category codes drawn with the given weights (int16)."""
     cdf = np.cumsum(_probabilities(weights))
-    return np.searchsorted(cdf, rng.random(size), side="right").clip(0, len(cdf) - 1).astype("int16")
+    return (
+        np.searchsorted(cdf, rng.random(size), side="right").clip(0, len(cdf) - 1).astype("int16")
+    )
 
 
 def _labels(codes: np.ndarray, values: list[str]) -> np.ndarray:
@@ -117,10 +132,14 @@ def _age_at_first_record(rng: np.random.Generator, n_users: int) -> np.ndarray:
     return np.clip(17 + rng.gamma(2.0, 10.8, n_users), 17, 86)
 
 
-def _initial_marital(rng: np.random.Generator, age: np.ndarray) -> np.ndarray:
-    never = rng.random(len(age)) < 1 / (1 + np.exp((age - 27) / 4.5))
-    ever = _draw(rng, EVER_MARRIED_WEIGHTS, len(age))
-    return np.where(never, 1, ever).astype("int16")
+def _initial_marital(rng: np.random.Generator, age: np.ndarray, male: np.ndarray) -> np.ndarray:
+    never = rng.random(len(age)) < 1 / (1 + np.exp((age - np.where(male, 27, 33)) / 4.5))
+    ever = np.where(
+        male,
+        _draw(rng, EVER_MARRIED_WEIGHTS[1], len(age)),
+        _draw(rng, EVER_MARRIED_WEIGHTS[0], len(age)),
+    )
+    return np.where(never, NEVER_MARRIED, ever).astype("int16")
 
 
 def _next_marital(status: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -130,12 +149,19 @@ def _next_marital(status: np.ndarray, u: np.ndarray) -> np.ndarray:
     return (u[:, None] >= cdf[status]).sum(axis=1).clip(0, len(MARITAL_STATUS) - 1).astype("int16")
 
 
-def _relationship(marital: np.ndarray, male: np.ndarray, age: np.ndarray, u: np.ndarray) -> np.ndarray:
+def _relationship(
+    marital: np.ndarray, male: np.ndarray, age: np.ndarray, u: np.ndarray
+) -> np.ndarray:
     """Relationship coherent with marital status, sex and age; `u` is a per-user draw."""
-    married = (marital == 0) | (marital == 6)
+    married = np.isin(marital, WITH_SPOUSE)
     single = np.select(
-        [(age < 25) & (u < 0.65), u < 0.55, u < 0.9],
-        [RELATIONSHIP.index("Own-child"), RELATIONSHIP.index("Not-in-family"), RELATIONSHIP.index("Unmarried")],
+        [(age < 25) & (u < 0.75), u < 0.1, u < 0.6, u < 0.9],
+        [
+            RELATIONSHIP.index("Own-child"),
+            RELATIONSHIP.index("Own-child"),
+            RELATIONSHIP.index("Not-in-family"),
+            RELATIONSHIP.index("Unmarried"),
+        ],
         RELATIONSHIP.index("Other-relative"),
     )
     spouse = np.where(male, RELATIONSHIP.index("Husband"), RELATIONSHIP.index("Wife"))
@@ -146,7 +172,9 @@ def _jobs(rng: np.random.Generator, male: np.ndarray) -> tuple[np.ndarray, np.nd
     """(workclass, occupation) codes; -1 is missing. No occupation without a workclass."""
     workclass = _draw(rng, WORKCLASS_WEIGHTS, len(male))
     occupation = np.where(
-        male, _draw(rng, OCCUPATION_WEIGHTS[1], len(male)), _draw(rng, OCCUPATION_WEIGHTS[0], len(male))
+        male,
+        _draw(rng, OCCUPATION_WEIGHTS[1], len(male)),
+        _draw(rng, OCCUPATION_WEIGHTS[0], len(male)),
     )
     no_job = (workclass == len(WORKCLASS)) | (workclass == WORKCLASS.index("Never-worked"))
     return workclass, np.where(no_job, -1, occupation).astype("int16")
@@ -160,7 +188,9 @@ def _hours(rng: np.random.Generator, age: np.ndarray) -> np.ndarray:
 
 def _capital(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
     gain = np.where(
-        rng.random(size) < 0.083, np.asarray(CAPITAL_GAINS)[_draw(rng, CAPITAL_GAIN_WEIGHTS, size)], 0
+        rng.random(size) < 0.083,
+        np.asarray(CAPITAL_GAINS)[_draw(rng, CAPITAL_GAIN_WEIGHTS, size)],
+        0,
     )
     has_loss = (rng.random(size) < 0.047) & (gain == 0)
     loss = np.where(has_loss, np.rint(rng.normal(1900, 350, size)).clip(155, 4356), 0)
@@ -177,7 +207,7 @@ def _income_probability(frame: dict[str, np.ndarray], occupation: np.ndarray) ->
         INTERCEPT
         + EDUCATION_COEF * (frame["education_num"] - 10)
         + MARRIED_COEF * frame["married"]
-        + 2.2 * (1 - ((age - 50) / 22) ** 2).clip(-2, 1) - 1.2
+        + AGE_COEF * (1 - ((age - 50) / 22) ** 2).clip(-2, 1)
         + HOURS_COEF * (frame["hours_per_week"] - 40)
         + MALE_COEF * frame["male"]
         + HIGH_GAIN_COEF * (frame["capital_gain"] >= 7000)
@@ -223,7 +253,7 @@ def generate_records(
     education = _draw(rng, EDUCATION_WEIGHTS, n)
     # The young cannot have finished a long education yet (age 17 -> HS-grad at most).
     education = np.minimum(education, np.maximum(age - 9, 8)).astype("int16")
-    marital = _initial_marital(rng, age)
+    marital = _initial_marital(rng, age, male_r)
     marital_draw = rng.random(n)
     job_change = rng.random(n) < 0.25
     hours_change = rng.random(n) < 0.3
@@ -247,7 +277,7 @@ def generate_records(
     frame = {
         "age": age,
         "education_num": education_num,
-        "married": (marital == 0) | (marital == 6),
+        "married": np.isin(marital, WITH_SPOUSE),
         "hours_per_week": hours,
         "male": male_r,
         "capital_gain": capital_gain,
@@ -255,7 +285,7 @@ def generate_records(
     }
     high = rng.random(n) < _income_probability(frame, occupation)
     labelled = rng.random(n) < label_share
-    income = np.where(labelled, np.where(high, HIGH_INCOME, LOW_INCOME), None)
+    income_codes = np.where(labelled, high, -1)
 
     columns = {
         "user_id": user_of + 1,
@@ -274,12 +304,15 @@ def generate_records(
         "capital_loss": capital_loss,
         "hours_per_week": hours,
         "native_country": _labels(country[user_of], NATIVE_COUNTRY),
-        "income": income.astype(object),
+        "income": _labels(income_codes, [LOW_INCOME, HIGH_INCOME]),
     }
     if invalid_share > 0:
         _corrupt(columns, rng, invalid_share, position)
-    columns["event_timestamp"] = pd.to_datetime(micros, unit="us", utc=True)
-    return pd.DataFrame(columns, columns=RAW_COLUMNS)
+    columns["event_timestamp"] = pd.DatetimeIndex(micros.astype("datetime64[us]")).tz_localize(
+        "UTC"
+    )
+    # No copy: consolidating the columns into blocks would double the peak memory.
+    return pd.DataFrame(columns, columns=RAW_COLUMNS, copy=False)
 
 
 def _corrupt(
@@ -293,8 +326,15 @@ def _corrupt(
     duplicate = rows[(kind == 7) & (position[rows] > 0)]
     kind[(kind == 7) & (position[rows] == 0)] = 0
     columns["event_timestamp"][duplicate] = columns["event_timestamp"][duplicate - 1]
-    faults = [("age", -1), ("age", 250), ("hours_per_week", 0), ("hours_per_week", 150)]
-    faults += [("sex", "Unknown"), ("education", "Kindergarten"), ("marital_status", None)]
+    faults: list[tuple[str, int | str | None]] = [
+        ("age", -1),
+        ("age", 250),
+        ("hours_per_week", 0),
+        ("hours_per_week", 150),
+        ("sex", "Unknown"),
+        ("education", "Kindergarten"),
+        ("marital_status", None),
+    ]
     for k, (column, value) in enumerate(faults):
         columns[column][rows[kind == k]] = value
 

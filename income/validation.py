@@ -42,7 +42,7 @@ QUARANTINE_EXTRA_COLUMNS = ["row_number", "reason", "source"]
 
 
 class InvalidInputError(ValueError):
-    """The input as a whole cannot be used (missing file or column, wrong kind, too many bad rows)."""
+    """The input as a whole is unusable: missing file or column, wrong kind, too many bad rows."""
 
 
 def parse_integers(values: pd.Series) -> pd.Series:
@@ -114,7 +114,10 @@ RAW_RECORDS_SCHEMA = pa.DataFrameSchema(
         TIMESTAMP: pa.Column(
             "datetime64[us, UTC]", parsers=pa.Parser(parse_timestamps), nullable=False
         ),
-        **{column: _integer_column(column, *NUMERIC_BOUNDS[column]) for column in NUMERIC_ATTRIBUTES},
+        **{
+            column: _integer_column(column, *NUMERIC_BOUNDS[column])
+            for column in NUMERIC_ATTRIBUTES
+        },
         **{
             column: _text_column(column, CATEGORICAL_DOMAINS[column], column in NULLABLE_ATTRIBUTES)
             for column in CATEGORICAL_ATTRIBUTES
@@ -152,10 +155,13 @@ class ValidationSummary:
             ("max invalid share", f"{self.max_invalid_share:.2%}"),
         ]
         head = "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in counts)
-        reasons = "".join(
-            f"<tr><td>{html.escape(reason)}</td><td>{count:,}</td></tr>"
-            for reason, count in self.reasons.items()
-        ) or '<tr><td colspan="2">none</td></tr>'
+        reasons = (
+            "".join(
+                f"<tr><td>{html.escape(reason)}</td><td>{count:,}</td></tr>"
+                for reason, count in self.reasons.items()
+            )
+            or '<tr><td colspan="2">none</td></tr>'
+        )
         return (
             f"<h3>Validation of {html.escape(self.source)}</h3>"
             f"<table>{head}</table>"
@@ -204,7 +210,8 @@ def _failures(records: pd.DataFrame, source: str) -> pd.DataFrame:
     except SchemaErrors as errors:
         cases = errors.failure_cases
     else:
-        return pd.DataFrame({"row_number": [], "short": [], "detail": []})
+        no_rows = pd.Series([], dtype="int64")
+        return pd.DataFrame({"row_number": no_rows, "short": [], "detail": []})
     whole_column = cases["index"].isna()
     if whole_column.any():
         first = cases[whole_column].iloc[0]

@@ -21,6 +21,12 @@ def read_table(uri: str) -> pd.DataFrame:
     return df.sort_values([ENTITY_KEY, TIMESTAMP]).reset_index(drop=True)
 
 
+def fresh_users(snapshot: dict[str, pd.DataFrame], published) -> list[int]:
+    """Users with a record inside the materialization window (the views' TTL before its end)."""
+    latest = snapshot["demographic"].groupby(ENTITY_KEY)[TIMESTAMP].max()
+    return sorted(latest[latest > pd.Timestamp(published.window_start)].index)
+
+
 @pytest.fixture(scope="module")
 def first_run(pipeline_env, spark):
     from tasks.config import FeaturePipelineConfig
@@ -38,7 +44,7 @@ def test_pipeline_writes_every_table_and_fills_the_online_store(first_run):
     for name, df in snapshot.items():
         assert len(df) == published.tables.rows[name] > 0
         assert not df.duplicated([ENTITY_KEY, TIMESTAMP]).any(), name
-    assert published.online_users == snapshot["demographic"][ENTITY_KEY].nunique()
+    assert published.online_users == len(fresh_users(snapshot, published))
     assert published.feature_service == "income_v1"
 
 
@@ -56,7 +62,7 @@ def test_online_features_equal_the_latest_offline_rows(first_run):
 
     _, published, snapshot = first_run
     store = get_store()
-    users = snapshot["demographic"][ENTITY_KEY].drop_duplicates().sample(25, random_state=3).tolist()
+    users = pd.Series(fresh_users(snapshot, published)).sample(25, random_state=3).tolist()
     online = store.get_online_features(
         features=store.get_feature_service("income_v1"), entity_rows=[{ENTITY_KEY: u} for u in users]
     ).to_dict()
@@ -79,3 +85,15 @@ def test_rerun_gives_identical_offline_tables(first_run):
     again = feature_pipeline(cfg=cfg)
     for name, uri in again.tables.uris.items():
         pd.testing.assert_frame_equal(read_table(uri), snapshot[name], check_like=True)
+
+
+def test_users_older_than_the_ttl_are_not_served_online(first_run):
+    from income.feature_store import get_store
+
+    _, published, snapshot = first_run
+    stale = sorted(set(snapshot["demographic"][ENTITY_KEY]) - set(fresh_users(snapshot, published)))
+    assert stale, "the synthetic history should span more than the 730-day TTL"
+    online = get_store().get_online_features(
+        features=["demographic:age"], entity_rows=[{ENTITY_KEY: u} for u in stale[:10]]
+    ).to_dict()
+    assert online["age"] == [None] * len(stale[:10])
