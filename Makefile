@@ -31,6 +31,7 @@ status:
 
 demo: up ## Run the feature pipeline end to end on synthetic data.
 	@$(RUN) $(VENV)/bin/pyflyte run workflows/feature_pipeline.py feature_pipeline
+	@$(RUN) $(PY) -m income.summary
 
 test: setup ## Run the test suite (starts its own Valkey; real Spark, Feast, MLflow).
 	$(PY) -m pytest

@@ -22,15 +22,32 @@ from benchmarks.common import bench_dir, machine, peak_rss_mib, private_valkey, 
 from income.offline_store import write_parquet_atomically
 
 VIEW_COLUMNS = {
-    "demographic": {"age": "int", "sex": ["Female", "Male"], "race": ["White", "Black", "Other"],
-                    "native_country": ["United-States", "Mexico", None]},
-    "relationship": {"marital_status": ["Never-married", "Married-civ-spouse", "Divorced"],
-                     "relationship": ["Husband", "Wife", "Own-child", "Not-in-family"]},
-    "occupation": {"workclass": ["Private", "Self-emp-inc", None], "education": ["Bachelors", "HS-grad"],
-                   "education_num": "int", "occupation": ["Sales", "Tech-support", None],
-                   "hours_per_week": "int", "capital_gain": "int", "capital_loss": "int"},
-    "history": {"capital_net": "int", "records_365d": "int", "job_changes_365d": "int",
-                "marital_changes_365d": "int", "hours_per_week_mean_365d": "float"},
+    "demographic": {
+        "age": "int",
+        "sex": ["Female", "Male"],
+        "race": ["White", "Black", "Other"],
+        "native_country": ["United-States", "Mexico", None],
+    },
+    "relationship": {
+        "marital_status": ["Never-married", "Married-civ-spouse", "Divorced"],
+        "relationship": ["Husband", "Wife", "Own-child", "Not-in-family"],
+    },
+    "occupation": {
+        "workclass": ["Private", "Self-emp-inc", None],
+        "education": ["Bachelors", "HS-grad"],
+        "education_num": "int",
+        "occupation": ["Sales", "Tech-support", None],
+        "hours_per_week": "int",
+        "capital_gain": "int",
+        "capital_loss": "int",
+    },
+    "history": {
+        "capital_net": "int",
+        "records_365d": "int",
+        "job_changes_365d": "int",
+        "marital_changes_365d": "int",
+        "hours_per_week_mean_365d": "float",
+    },
 }
 
 
@@ -121,14 +138,19 @@ def main() -> None:
     same = online["ours"] == online["feast"]
     speedup = results["feast"]["seconds"] / results["ours"]["seconds"]
     memory = results["feast"]["peak_rss_mib"] / results["ours"]["peak_rss_mib"]
-    print(f"\n| users | writer | seconds | peak RSS (MiB) |\n|---|---|---|---|")
+    print("\n| users | writer | seconds | peak RSS (MiB) |\n|---|---|---|---|")
     for kind, label in (("ours", "income.materialize"), ("feast", "feast materialize")):
         r = results[kind]
         print(f"| {args.users:,} | {label} | {r['seconds']} | {r['peak_rss_mib']:,} |")
-    print(f"\nspeed-up {speedup:.1f}x, peak memory {memory:.1f}x lower; "
-          f"online values identical for {len(sample)} sampled users: {same}")
-    (folder / "result.json").write_text(json.dumps(
-        {"machine": machine(), "users": args.users, "results": results, "identical": same}, indent=2))
+    print(
+        f"\nspeed-up {speedup:.1f}x, peak memory {memory:.1f}x lower; "
+        f"online values identical for {len(sample)} sampled users: {same}"
+    )
+    (folder / "result.json").write_text(
+        json.dumps(
+            {"machine": machine(), "users": args.users, "results": results, "identical": same}, indent=2
+        )
+    )
     if not same:
         raise SystemExit("online values differ between the two writers")
 

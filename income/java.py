@@ -32,9 +32,7 @@ def java_major(java_home: Path) -> int | None:
     if not binary.exists():
         return None
     try:
-        out = subprocess.run(
-            [str(binary), "-version"], capture_output=True, text=True, timeout=60
-        ).stderr
+        out = subprocess.run([str(binary), "-version"], capture_output=True, text=True, timeout=60).stderr
     except (OSError, subprocess.TimeoutExpired):
         return None
     match = re.search(r'version "(\d+)', out)

@@ -74,8 +74,7 @@ def latest_event_time(store, service_name: str) -> datetime:
     plans = _plans(store, service_name)
     with duckdb.connect() as con:
         union = " UNION ALL ".join(
-            f"SELECT max({TIMESTAMP}) AS t FROM read_parquet('{_parquet_glob(p.source_uri)}')"
-            for p in plans
+            f"SELECT max({TIMESTAMP}) AS t FROM read_parquet('{_parquet_glob(p.source_uri)}')" for p in plans
         )
         (latest,) = con.execute(f"SELECT max(t) FROM ({union})").fetchone()
     return latest.astimezone(UTC)
@@ -131,9 +130,7 @@ def _timestamps(column: pa.ChunkedArray | pa.Array) -> list[bytes | None]:
     return [
         None
         if m is None
-        else _bulk(
-            Timestamp(seconds=m // 1_000_000, nanos=(m % 1_000_000) * 1000).SerializeToString()
-        )
+        else _bulk(Timestamp(seconds=m // 1_000_000, nanos=(m % 1_000_000) * 1000).SerializeToString())
         for m in micros
     ]
 
@@ -158,9 +155,7 @@ def _key_encoder(project: str, version: int) -> Callable[[int], bytes]:
     for probe in (1, -2, 2**40 + 7):
         if prefix + probe.to_bytes(8, "little", signed=True) + suffix != feast_key(probe):
             raise RuntimeError("Feast's entity key layout changed: update income.materialize")
-    return lambda user: (
-        b"%s%s%s%s\r\n" % (length, prefix, user.to_bytes(8, "little", signed=True), suffix)
-    )
+    return lambda user: b"%s%s%s%s\r\n" % (length, prefix, user.to_bytes(8, "little", signed=True), suffix)
 
 
 def _hset_commands(
@@ -173,9 +168,7 @@ def _hset_commands(
     """
     key = _key_encoder(store.config.project, store.config.entity_key_serialization_version)
     fields = {
-        p.name: [
-            (_bulk(_mmh3(f"{p.name}:{f}")), p.column(f), _value_encoder(t)) for f, t in p.features
-        ]
+        p.name: [(_bulk(_mmh3(f"{p.name}:{f}")), p.column(f), _value_encoder(t)) for f, t in p.features]
         for p in plans
     }
     ts_fields = {p.name: _bulk(f"_ts:{p.name}".encode()) for p in plans}
@@ -241,9 +234,7 @@ def materialize_latest(
     plans = _plans(store, service_name)
     end = end or latest_event_time(store, service_name)
     total = count_users(plans, end) if show_progress else None
-    with tqdm(
-        total=total, unit="user", desc="materialize → valkey", disable=not show_progress
-    ) as bar:
+    with tqdm(total=total, unit="user", desc="materialize → valkey", disable=not show_progress) as bar:
         for count, commands in _hset_commands(store, plans, end, batch_size):
             _send_pipelined(client, count, commands)
             bar.update(count)

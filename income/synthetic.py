@@ -100,9 +100,7 @@ def _probabilities(weights: list[int] | list[float]) -> np.ndarray:
 def _draw(rng: np.random.Generator, weights: list[int] | list[float], size: int) -> np.ndarray:
     """Category codes drawn with the given weights (int16)."""
     cdf = np.cumsum(_probabilities(weights))
-    return (
-        np.searchsorted(cdf, rng.random(size), side="right").clip(0, len(cdf) - 1).astype("int16")
-    )
+    return np.searchsorted(cdf, rng.random(size), side="right").clip(0, len(cdf) - 1).astype("int16")
 
 
 def _labels(codes: np.ndarray, values: list[str]) -> np.ndarray:
@@ -149,9 +147,7 @@ def _next_marital(status: np.ndarray, u: np.ndarray) -> np.ndarray:
     return (u[:, None] >= cdf[status]).sum(axis=1).clip(0, len(MARITAL_STATUS) - 1).astype("int16")
 
 
-def _relationship(
-    marital: np.ndarray, male: np.ndarray, age: np.ndarray, u: np.ndarray
-) -> np.ndarray:
+def _relationship(marital: np.ndarray, male: np.ndarray, age: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Relationship coherent with marital status, sex and age; `u` is a per-user draw."""
     married = np.isin(marital, WITH_SPOUSE)
     single = np.select(
@@ -308,9 +304,7 @@ def generate_records(
     }
     if invalid_share > 0:
         _corrupt(columns, rng, invalid_share, position)
-    columns["event_timestamp"] = pd.DatetimeIndex(micros.astype("datetime64[us]")).tz_localize(
-        "UTC"
-    )
+    columns["event_timestamp"] = pd.DatetimeIndex(micros.astype("datetime64[us]")).tz_localize("UTC")
     # No copy: consolidating the columns into blocks would double the peak memory.
     return pd.DataFrame(columns, columns=RAW_COLUMNS, copy=False)
 

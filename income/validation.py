@@ -111,13 +111,8 @@ RAW_RECORDS_SCHEMA = pa.DataFrameSchema(
             ],
             nullable=False,
         ),
-        TIMESTAMP: pa.Column(
-            "datetime64[us, UTC]", parsers=pa.Parser(parse_timestamps), nullable=False
-        ),
-        **{
-            column: _integer_column(column, *NUMERIC_BOUNDS[column])
-            for column in NUMERIC_ATTRIBUTES
-        },
+        TIMESTAMP: pa.Column("datetime64[us, UTC]", parsers=pa.Parser(parse_timestamps), nullable=False),
+        **{column: _integer_column(column, *NUMERIC_BOUNDS[column]) for column in NUMERIC_ATTRIBUTES},
         **{
             column: _text_column(column, CATEGORICAL_DOMAINS[column], column in NULLABLE_ATTRIBUTES)
             for column in CATEGORICAL_ATTRIBUTES
@@ -265,9 +260,7 @@ def _typed(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(typed, index=rows.index)[RAW_COLUMNS]
 
 
-def validate_records(
-    raw: pd.DataFrame, source: str, max_invalid_share: float = 0.05
-) -> ValidationResult:
+def validate_records(raw: pd.DataFrame, source: str, max_invalid_share: float = 0.05) -> ValidationResult:
     """Split raw records into typed valid rows and quarantined rows with their reasons."""
     _require_columns(raw, source)
     records = raw[RAW_COLUMNS].reset_index(drop=True)
@@ -298,6 +291,4 @@ def validate_records(
     quarantine["row_number"] = rejected.index.to_numpy(dtype="int64")
     quarantine["reason"] = reasons.to_numpy(dtype=object)
     quarantine["source"] = source
-    return ValidationResult(
-        valid=valid, quarantine=quarantine.reset_index(drop=True), summary=summary
-    )
+    return ValidationResult(valid=valid, quarantine=quarantine.reset_index(drop=True), summary=summary)

@@ -79,7 +79,9 @@ class ValkeyServer:
                 if time.monotonic() > deadline:
                     log = self.data_dir / "valkey.log"
                     tail = log.read_text()[-2000:] if log.exists() else ""
-                    raise RuntimeError(f"valkey-server did not answer on port {self.port}: {exc}\n{tail}")
+                    raise RuntimeError(
+                        f"valkey-server did not answer on port {self.port}: {exc}\n{tail}"
+                    ) from exc
             time.sleep(0.05)
 
     def pid(self) -> int | None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyspark.sql
-from flytekit import Deck, StructuredDataset, current_context, task
+from flytekit import StructuredDataset, current_context, task
 from flytekitplugins.spark import Spark
 
 from income.offline_store import remove_stale_staging, write_table
 from income.settings import offline_store_uri
 from spark_jobs import build_feature_tables
 from tasks.config import FeaturePipelineConfig
+from tasks.decks import show
 from tasks.resources import SPARK_CONF
 
 
@@ -39,7 +40,9 @@ def build_features(valid: StructuredDataset, cfg: FeaturePipelineConfig) -> Feat
     remove_stale_staging(records, root)
     written = [write_table(table, root, name) for name, table in build_feature_tables(records).items()]
     tables = FeatureTables(
-        offline_store=root, uris={t.name: t.uri for t in written}, rows={t.name: t.rows for t in written}
+        offline_store=root,
+        uris={t.name: t.uri for t in written},
+        rows={t.name: t.rows for t in written},
     )
-    Deck("Feature tables", _tables_html(tables))
+    show("Feature tables", _tables_html(tables))
     return tables

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flytekit import Deck, task
+from flytekit import task
 
 from income.feature_store import FEATURE_SERVICE, apply_definitions, get_store
 from income.materialize import materialize_latest
 from income.settings import ValkeySettings
+from tasks.decks import show
 from tasks.features import FeatureTables
 from tasks.resources import SMALL
 
@@ -31,7 +32,7 @@ def publish_features(tables: FeatureTables) -> PublishedFeatures:
     store = get_store(valkey)
     version = apply_definitions(store)
     report = materialize_latest(store, valkey.client(), FEATURE_SERVICE)
-    Deck(
+    show(
         "Online store",
         f"<p>Feature service <b>{FEATURE_SERVICE}</b>, definitions {version}: "
         f"{report.users:,} users written to Valkey {valkey.host}:{valkey.port} in "

@@ -7,13 +7,14 @@ from dataclasses import asdict
 from typing import NamedTuple
 
 import pandas as pd
-from flytekit import Deck, StructuredDataset, current_context, task
+from flytekit import StructuredDataset, current_context, task
 from flytekit.types.file import FlyteFile
 
 from income.offline_store import write_parquet_atomically
 from income.settings import offline_store_uri
 from income.validation import ValidationSummary, validate_records
 from tasks.config import FeaturePipelineConfig
+from tasks.decks import show
 from tasks.resources import MEDIUM
 
 
@@ -58,7 +59,10 @@ def validate_raw_records(
     root = cfg.offline_store or offline_store_uri()
     quarantine_uri = f"{root.rstrip('/')}/quarantine/{_slug(source)}.parquet"
     write_parquet_atomically(result.quarantine, quarantine_uri)
-    Deck("Validation", result.summary.to_html() + f"<p>Quarantine table: <code>{quarantine_uri}</code></p>")
+    show(
+        "Validation",
+        result.summary.to_html() + f"<p>Quarantine table: <code>{quarantine_uri}</code></p>",
+    )
     current_context().logging.info("validation: %s", asdict(result.summary))
     return CheckedRecords(
         valid=StructuredDataset(dataframe=result.valid),

@@ -93,7 +93,9 @@ def test_users_older_than_the_ttl_are_not_served_online(first_run):
     _, published, snapshot = first_run
     stale = sorted(set(snapshot["demographic"][ENTITY_KEY]) - set(fresh_users(snapshot, published)))
     assert stale, "the synthetic history should span more than the 730-day TTL"
-    online = get_store().get_online_features(
-        features=["demographic:age"], entity_rows=[{ENTITY_KEY: u} for u in stale[:10]]
-    ).to_dict()
+    online = (
+        get_store()
+        .get_online_features(features=["demographic:age"], entity_rows=[{ENTITY_KEY: u} for u in stale[:10]])
+        .to_dict()
+    )
     assert online["age"] == [None] * len(stale[:10])

@@ -1,7 +1,7 @@
 """Feature pipeline: raw records -> validation -> Spark features -> offline store -> Feast -> Valkey.
 
-    pyflyte run workflows/feature_pipeline.py feature_pipeline
-    pyflyte run workflows/feature_pipeline.py feature_pipeline --raw_csv ../shared/data/adult/adult_train.csv
+pyflyte run workflows/feature_pipeline.py feature_pipeline
+pyflyte run workflows/feature_pipeline.py feature_pipeline --raw_csv ../shared/data/adult/adult_train.csv
 """
 
 from __future__ import annotations

@@ -134,9 +134,7 @@ def test_missing_adult_columns_are_named(tmp_path):
     header = HEADER.replace(" sex,", "").replace(" fnlwgt,", "")
     rows = [row.replace(" Male,", "").replace(" 77516,", "") for row in ROWS[:1]]
     path = write(tmp_path, [header, *rows])
-    with pytest.raises(
-        InvalidInputError, match=rf"^{path}: required Adult columns missing: fnlwgt, sex$"
-    ):
+    with pytest.raises(InvalidInputError, match=rf"^{path}: required Adult columns missing: fnlwgt, sex$"):
         read_adult_csv(path)
 
 

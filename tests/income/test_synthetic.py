@@ -53,11 +53,7 @@ def test_records_lie_in_the_window_in_time_order_per_user(records):
     times = records["event_timestamp"]
     assert times.min() >= pd.Timestamp("2022-01-01", tz="UTC")
     assert times.max() <= pd.Timestamp("2025-12-31", tz="UTC")
-    assert (
-        records.groupby("user_id")["event_timestamp"]
-        .apply(lambda t: t.is_monotonic_increasing)
-        .all()
-    )
+    assert records.groupby("user_id")["event_timestamp"].apply(lambda t: t.is_monotonic_increasing).all()
 
 
 def test_age_advances_with_elapsed_time(records):

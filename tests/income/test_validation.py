@@ -101,18 +101,14 @@ def test_a_row_failing_several_rules_lists_them_all_in_column_order():
 
 
 def test_valid_rows_pass_through_unchanged_with_contract_dtypes():
-    raw = records(
-        {}, {"workclass": None, "occupation": None, "native_country": None}, {"income": None}
-    )
+    raw = records({}, {"workclass": None, "occupation": None, "native_country": None}, {"income": None})
 
     result = validate_records(raw, "inline")
 
     assert result.quarantine.empty
     assert list(result.valid.columns) == RAW_COLUMNS
     assert {c: str(result.valid[c].dtype) for c in CONTRACT_DTYPES} == CONTRACT_DTYPES
-    pd.testing.assert_frame_equal(
-        result.valid, raw.astype({"event_timestamp": "datetime64[us, UTC]"})
-    )
+    pd.testing.assert_frame_equal(result.valid, raw.astype({"event_timestamp": "datetime64[us, UTC]"}))
     assert result.valid.loc[1, "workclass"] is None
     assert result.valid.loc[2, "income"] is None
 
@@ -159,9 +155,7 @@ def test_keys_equal_after_parsing_are_duplicates():
 def test_missing_columns_are_named():
     raw = records({}).drop(columns=["sex", "income"])
 
-    with pytest.raises(
-        InvalidInputError, match=r"^survey\.csv: required columns missing: sex, income$"
-    ):
+    with pytest.raises(InvalidInputError, match=r"^survey\.csv: required columns missing: sex, income$"):
         validate_records(raw, "survey.csv")
 
 
@@ -172,8 +166,7 @@ def test_a_mistyped_column_is_fatal_and_explained():
         validate_records(raw, "survey.csv")
 
     assert str(error.value) == (
-        "survey.csv: column 'age' should hold integers, but 2 of its 3 values do not parse "
-        "(e.g. 'old')"
+        "survey.csv: column 'age' should hold integers, but 2 of its 3 values do not parse (e.g. 'old')"
     )
 
 

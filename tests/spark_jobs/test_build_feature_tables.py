@@ -20,6 +20,4 @@ def test_returns_every_table_with_one_row_per_record_and_labels_per_labelled_rec
     assert list(tables) == [*FEATURE_TABLES, LABEL_TABLE]
     for name in FEATURE_TABLES:
         assertDataFrameEqual(tables[name].select(KEYS), records.select(KEYS))
-    assertDataFrameEqual(
-        tables[LABEL_TABLE].select(KEYS), records.where("income IS NOT NULL").select(KEYS)
-    )
+    assertDataFrameEqual(tables[LABEL_TABLE].select(KEYS), records.where("income IS NOT NULL").select(KEYS))

@@ -14,8 +14,7 @@ def test_one_row_per_record_with_the_demographic_columns_in_order(spark):
 
     expected = table(
         spark,
-        "user_id long, event_timestamp timestamp, age long, sex string, race string,"
-        " native_country string",
+        "user_id long, event_timestamp timestamp, age long, sex string, race string, native_country string",
         [
             (1, at(0), 25, "Female", "Black", "United-States"),
             (1, at(400), 26, "Male", "White", None),

@@ -1,0 +1,46 @@
+"""`python -m income.summary`: where a local run's outputs are, and how big they are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from income.schema import FEATURE_TABLES, LABEL_TABLE
+from income.settings import ValkeySettings, load_runtime_env, offline_store_uri, runtime_dir
+
+
+def _rows(path: Path) -> int:
+    files = [path] if path.is_file() else path.rglob("*.parquet")
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
+def main() -> None:
+    load_runtime_env()
+    root = Path(offline_store_uri())
+    here = Path.cwd()
+
+    def show(path: Path) -> str:
+        return str(path.relative_to(here)) if path.is_relative_to(here) else str(path)
+
+    print("\nFeature pipeline outputs")
+    print(f"  offline store    {show(root)}")
+    for table in [*FEATURE_TABLES, LABEL_TABLE]:
+        if (root / table).exists():
+            print(f"    {table:<14} {_rows(root / table):>10,} rows")
+    for quarantined in sorted((root / "quarantine").glob("*.parquet")):
+        print(f"  quarantine       {show(quarantined)} ({_rows(quarantined):,} rows)")
+    print(f"  Feast registry   {show(runtime_dir() / 'feast' / 'registry.db')} (feature service income_v1)")
+    try:
+        valkey = ValkeySettings.from_env()
+        keys = valkey.client().dbsize()
+        print(f"  online store     Valkey {valkey.host}:{valkey.port}, {keys:,} keys (one per user)")
+    except Exception as exc:  # noqa: BLE001 - a summary reports, it does not fail
+        print(f"  online store     not reachable ({exc})")
+    for report in sorted((runtime_dir() / "reports").glob("*.html")):
+        print(f"  report           {show(report)}")
+    print("\nExplore: `cd feature_repo && feast feature-views list` (after `source .runtime/env`)")
+
+
+if __name__ == "__main__":
+    main()
