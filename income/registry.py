@@ -1,0 +1,155 @@
+"""Model registry: pick the best trial, register it, promote it only when it is better.
+
+`python -m income.registry status`   shows the aliases and the champion history;
+`python -m income.registry rollback` moves `champion` back to the previous champion
+(the red button).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from income.model import FEATURES
+from income.schema import LABEL
+from income.tracking import MODEL_NAME, configure
+from income.trials import evaluate
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+HISTORY_TAG = "champion_history"  # registered-model tag: JSON list of champion versions, oldest first
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    model_version: str
+    promoted: bool
+    reason: str
+    challenger_test_roc_auc: float
+    champion_version: str  # the champion after the decision
+    champion_test_roc_auc: float  # the previous champion on the same test data; -1.0 when none
+
+
+def best_trial(parent_run_id: str, metric: str = "val_roc_auc"):
+    """The finished child run of `parent_run_id` with the highest `metric` (an MLflow query)."""
+    runs = mlflow.search_runs(
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'FINISHED'",
+        order_by=[f"metrics.{metric} DESC"],
+        max_results=1,
+        output_format="list",
+    )
+    if not runs:
+        raise RuntimeError(f"no finished trial under MLflow run {parent_run_id}: every trial failed")
+    return runs[0]
+
+
+def _champion_version(client: MlflowClient) -> str | None:
+    try:
+        return client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version
+    except MlflowException:
+        return None
+
+
+def _history(client: MlflowClient) -> list[str]:
+    tags = client.get_registered_model(MODEL_NAME).tags
+    return json.loads(tags.get(HISTORY_TAG, "[]"))
+
+
+def _set_champion(client: MlflowClient, version: str, history: list[str]) -> None:
+    client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
+    client.set_registered_model_tag(MODEL_NAME, HISTORY_TAG, json.dumps(history))
+
+
+def roc_auc_on(model_uri: str, test: pd.DataFrame) -> float:
+    scores = mlflow.pyfunc.load_model(model_uri).predict(test[FEATURES])
+    return evaluate(test[LABEL].to_numpy(), scores, "test")["test_roc_auc"]
+
+
+def register_and_gate(
+    run_id: str, test: pd.DataFrame, margin: float, tags: dict[str, str]
+) -> PromotionDecision:
+    """Register the run's model as `challenger`; make it `champion` only if it beats the champion.
+
+    Both are scored on the same `test` rows; the challenger must exceed the champion's
+    test ROC AUC by at least `margin`. The decision and both scores are recorded on the
+    new model version.
+    """
+    client = MlflowClient()
+    version = mlflow.register_model(f"runs:/{run_id}/model", MODEL_NAME, tags=tags).version
+    client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
+    challenger_auc = roc_auc_on(f"models:/{MODEL_NAME}/{version}", test)
+
+    current = _champion_version(client)
+    history = _history(client)
+    if current is None:
+        promoted, champion_auc = True, -1.0
+        reason = "first model: no champion yet"
+    else:
+        champion_auc = roc_auc_on(f"models:/{MODEL_NAME}@{CHAMPION}", test)
+        promoted = challenger_auc >= champion_auc + margin
+        verdict = "beats" if promoted else "does not beat"
+        reason = (
+            f"challenger v{version} test ROC AUC {challenger_auc:.4f} {verdict} champion v{current} "
+            f"{champion_auc:.4f} + margin {margin}"
+        )
+    if promoted:
+        _set_champion(client, version, [*history, version])
+    decision = PromotionDecision(
+        model_version=version,
+        promoted=promoted,
+        reason=reason,
+        challenger_test_roc_auc=challenger_auc,
+        champion_version=version if promoted else str(current),
+        champion_test_roc_auc=champion_auc,
+    )
+    for key, value in {
+        "promotion.decision": "promoted" if promoted else "rejected",
+        "promotion.reason": reason,
+        "promotion.challenger_test_roc_auc": f"{challenger_auc:.6f}",
+        "promotion.champion_test_roc_auc": f"{champion_auc:.6f}",
+        "promotion.champion_version_before": str(current),
+        "promotion.margin": str(margin),
+    }.items():
+        client.set_model_version_tag(MODEL_NAME, version, key, value)
+    return decision
+
+
+def rollback() -> str:
+    """Point `champion` at the previous champion version; return it."""
+    client = MlflowClient()
+    history = _history(client)
+    current = _champion_version(client)
+    if len(history) < 2 or current is None:
+        raise RuntimeError(f"nothing to roll back to: champion history is {history or 'empty'}")
+    previous = history[-2]
+    _set_champion(client, previous, history[:-1])
+    client.set_model_version_tag(MODEL_NAME, current, "rolled_back", f"champion moved back to v{previous}")
+    return previous
+
+
+def status() -> str:
+    client = MlflowClient()
+    model = client.get_registered_model(MODEL_NAME)
+    aliases = ", ".join(f"{alias} -> v{version}" for alias, version in sorted(model.aliases.items()))
+    return f"{MODEL_NAME}: {aliases or 'no aliases'}; champion history {_history(client)}"
+
+
+def main(argv: list[str]) -> None:
+    configure()
+    if argv == ["rollback"]:
+        previous = rollback()
+        print(f"champion is now v{previous}")
+        print(status())
+    elif argv == ["status"]:
+        print(status())
+    else:
+        sys.exit("usage: python -m income.registry {status|rollback}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
