@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 UV := .tools/bin/uv
 RUN := set -a; [ -f .runtime/env ] && . .runtime/env; set +a;
 
-.PHONY: setup up down status demo test lint bench mlflow-ui clean
+.PHONY: setup up down status demo test lint bench mlflow-ui rollback clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -29,8 +29,9 @@ down: ## Stop the local services.
 status:
 	@$(PY) -m income.valkey_server status
 
-demo: up ## Run the feature pipeline end to end on synthetic data.
+demo: up ## Run the system end to end on synthetic data: features -> training -> registry.
 	@$(RUN) $(VENV)/bin/pyflyte run workflows/feature_pipeline.py feature_pipeline
+	@$(RUN) $(VENV)/bin/pyflyte run workflows/training_pipeline.py training_pipeline
 	@$(RUN) $(PY) -m income.summary
 
 test: setup ## Run the test suite (starts its own Valkey; real Spark, Feast, MLflow).
@@ -42,6 +43,14 @@ lint: setup
 bench: up ## Benchmarks (see benchmarks/README.md); results go to the README by hand.
 	@$(RUN) $(PY) -m benchmarks.feature_generation
 	@$(RUN) $(PY) -m benchmarks.materialization
+
+mlflow-ui: setup ## The MLflow UI on the local tracking store (http://127.0.0.1:5000).
+	@$(RUN) $(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.runtime/mlflow/mlflow.db}" \
+		--default-artifact-root "$${MLFLOW_ARTIFACTS_DESTINATION:-$(CURDIR)/.runtime/mlflow/artifacts}" \
+		--host 127.0.0.1 --port $${MLFLOW_PORT:-5000}
+
+rollback: setup ## The red button: move the champion alias back to the previous champion.
+	@$(RUN) $(PY) -m income.registry rollback
 
 clean: down
 	rm -rf .runtime

@@ -1,0 +1,181 @@
+"""Training tasks: point-in-time training set, one task per trial, selection and registration."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import mlflow
+import pandas as pd
+from flytekit import current_context, task
+from income.training_set import build_training_set as point_in_time_training_set
+from income.training_set import fingerprint, read_labels, save_training_set, split_by_time
+
+from income.feature_store import FEATURE_SERVICE, definitions_version, get_store
+from income.model import FEATURES
+from income.plots import log_figure, target_rate_figure
+from income.registry import PromotionDecision, best_trial, register_and_gate
+from income.settings import offline_store_uri, runtime_dir
+from income.tracking import configure, git_commit
+from income.trials import SearchConfig, Splits, TrialResult, TrialSpec, make_trial_specs, run_trial
+from tasks.decks import show
+from tasks.resources import MEDIUM, SMALL
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    search: SearchConfig = field(default_factory=SearchConfig)
+    valid_share: float = 0.15  # later labels for model selection
+    test_share: float = 0.15  # latest labels for the final evaluation and the promotion gate
+    promotion_margin: float = 0.001  # test ROC AUC the challenger must gain over the champion
+    offline_store: str = ""  # empty: $INCOME_OFFLINE_STORE or .runtime/offline_store
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    uri: str
+    rows: int
+    sha256: str
+    feature_service: str
+    feature_refs: list[str]
+    definitions_version: str
+    parent_run_id: str
+    valid_share: float
+    test_share: float
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    parent_run_id: str
+    best_run_id: str
+    best_family: str
+    trials_succeeded: int
+    trials_failed: int
+    decision: PromotionDecision
+
+
+def _execution_id() -> str:
+    try:
+        return current_context().execution_id.name or "local"
+    except Exception:  # noqa: BLE001 - outside a Flyte execution
+        return "local"
+
+
+def load_splits(training_set: TrainingSet) -> Splits:
+    df = pd.read_parquet(training_set.uri)
+    train, valid, test = split_by_time(df, training_set.valid_share, training_set.test_share)
+    return Splits(train, valid, test, training_set.uri, training_set.sha256, training_set.feature_service)
+
+
+@task(requests=MEDIUM, retries=1)
+def build_training_set(cfg: TrainingConfig) -> TrainingSet:
+    """Labels + Feast point-in-time join (feature service income_v1) -> saved training set + parent run."""
+    store = get_store()
+    service = store.get_feature_service(FEATURE_SERVICE)
+    refs = [f"{p.name}:{f.name}" for p in service.feature_view_projections for f in p.features]
+    labels = read_labels(cfg.offline_store or offline_store_uri())
+    df = point_in_time_training_set(store, labels)
+    digest = fingerprint(df)["sha256"]  # content-addressed: a model version's training set stays put
+    saved = save_training_set(df, str(runtime_dir() / "training_sets" / f"training_set-{digest[:16]}.parquet"))
+
+    configure()
+    with mlflow.start_run(run_name=f"training-pipeline-{_execution_id()}") as parent:
+        mlflow.set_tags(
+            {
+                "flyte_execution_id": _execution_id(),
+                "git_commit": git_commit(),
+                "feature_service": FEATURE_SERVICE,
+                "feast_definitions_version": definitions_version(),
+                "training_set_sha256": saved["sha256"],
+            }
+        )
+        mlflow.log_params(
+            {"training_set_rows": saved["rows"], "valid_share": cfg.valid_share, "test_share": cfg.test_share}
+            | {f"search_{k}": v for k, v in asdict(cfg.search).items()}
+        )
+        train, _, _ = split_by_time(df, cfg.valid_share, cfg.test_share)
+        log_figure(target_rate_figure(train), "exploration/target_rate_per_category.png")
+    return TrainingSet(
+        uri=saved["uri"],
+        rows=saved["rows"],
+        sha256=saved["sha256"],
+        feature_service=FEATURE_SERVICE,
+        feature_refs=refs,
+        definitions_version=definitions_version(),
+        parent_run_id=parent.info.run_id,
+        valid_share=cfg.valid_share,
+        test_share=cfg.test_share,
+    )
+
+
+@task(requests=SMALL)
+def make_trials(cfg: TrainingConfig) -> list[TrialSpec]:
+    """The trial specifications of the seeded search."""
+    return make_trial_specs(cfg.search)
+
+
+@task(requests=MEDIUM, retries=0)
+def train_trial(spec: TrialSpec, training_set: TrainingSet) -> TrialResult:
+    """Fit and log one trial as a nested MLflow run (failures end it as FAILED and fail the task)."""
+    configure()
+    return run_trial(spec, load_splits(training_set), training_set.parent_run_id)
+
+
+def _leaderboard_html(results: list[TrialResult | None], best_run_id: str) -> str:
+    rows = "".join(
+        f"<tr{' style=font-weight:bold' if r.run_id == best_run_id else ''}><td>{r.trial_id}</td>"
+        f"<td>{r.model_family}</td><td>{r.val_roc_auc:.4f}</td><td>{r.test_roc_auc:.4f}</td>"
+        f"<td>{r.fit_seconds:.1f}</td></tr>"
+        for r in sorted((r for r in results if r), key=lambda r: -r.val_roc_auc)
+    )
+    return (
+        "<table><tr><th>trial</th><th>family</th><th>val ROC AUC</th><th>test ROC AUC</th>"
+        f"<th>fit s</th></tr>{rows}</table>"
+    )
+
+
+@task(requests=MEDIUM, enable_deck=True, retries=1)
+def select_and_register(
+    training_set: TrainingSet, results: list[TrialResult | None], cfg: TrainingConfig
+) -> TrainingOutcome:
+    """Best trial by validation ROC AUC (queried from MLflow) -> registered challenger -> gate."""
+    configure()
+    best = best_trial(training_set.parent_run_id)
+    splits = load_splits(training_set)
+    contract = {
+        "feature_service": training_set.feature_service,
+        "feature_refs": ",".join(training_set.feature_refs),
+        "feast_definitions_version": training_set.definitions_version,
+        "training_set_uri": training_set.uri,
+        "training_set_rows": str(training_set.rows),
+        "training_set_sha256": training_set.sha256,
+        "flyte_execution_id": _execution_id(),
+        "git_commit": git_commit(),
+        "model_family": best.data.params["model_family"],
+    }
+    decision = register_and_gate(best.info.run_id, splits.test, cfg.promotion_margin, contract)
+    failed = sum(r is None for r in results)
+    with mlflow.start_run(run_id=training_set.parent_run_id):
+        mlflow.set_tags({f"promotion.{k}": str(v) for k, v in asdict(decision).items()})
+        mlflow.set_tag("best_trial_run_id", best.info.run_id)
+        mlflow.log_metrics(
+            {
+                "best_val_roc_auc": best.data.metrics["val_roc_auc"],
+                "challenger_test_roc_auc": decision.challenger_test_roc_auc,
+                "trials_failed": failed,
+            }
+        )
+    show(
+        "Training",
+        f"<p>{decision.reason}. Champion: v{decision.champion_version}.</p>"
+        + _leaderboard_html(results, best.info.run_id)
+        + f"<p>Features: {len(FEATURES)} from <b>{training_set.feature_service}</b>; "
+        f"training set {training_set.rows:,} rows, sha256 {training_set.sha256[:12]}.</p>",
+    )
+    return TrainingOutcome(
+        parent_run_id=training_set.parent_run_id,
+        best_run_id=best.info.run_id,
+        best_family=best.data.params["model_family"],
+        trials_succeeded=len(results) - failed,
+        trials_failed=failed,
+        decision=decision,
+    )
