@@ -3,6 +3,11 @@
 feature_repo/feature_store.yaml reads its locations from the environment; this module
 makes sure they are set (from .runtime/env, or explicitly for tests) before Feast
 reads it, and applies the definitions the way `feast apply` does.
+
+Feast's offline store (the engine of point-in-time joins, see income.training_set) is
+configuration: INCOME_OFFLINE_ENGINE or `get_store(offline_engine=...)`. Its Spark store
+needs SparkSource definitions in the registry, so apply the definitions under the
+engine that will read them.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from income.settings import PROJECT_ROOT, ValkeySettings, load_runtime_env, runt
 
 FEATURE_REPO = PROJECT_ROOT / "feature_repo"
 FEATURE_SERVICE = "income_v1"
+OFFLINE_ENGINES = ("file", "duckdb", "spark")
+# Measured in benchmarks/training_set.py; see income.training_set for the numbers.
+DEFAULT_OFFLINE_ENGINE = "file"
 
 
 def configure_environment(valkey: ValkeySettings | None = None) -> None:
@@ -25,13 +33,22 @@ def configure_environment(valkey: ValkeySettings | None = None) -> None:
     os.environ["FEAST_VALKEY_CONNECTION"] = valkey.feast_connection_string
     os.environ.setdefault("FEAST_REGISTRY_PATH", str(runtime_dir() / "feast" / "registry.db"))
     os.environ.setdefault("INCOME_OFFLINE_STORE", str(runtime_dir() / "offline_store"))
+    os.environ.setdefault("INCOME_OFFLINE_ENGINE", DEFAULT_OFFLINE_ENGINE)
     Path(os.environ["FEAST_REGISTRY_PATH"]).parent.mkdir(parents=True, exist_ok=True)
 
 
-def get_store(valkey: ValkeySettings | None = None):
-    """A FeatureStore on feature_repo/ with the environment's locations."""
+def get_store(valkey: ValkeySettings | None = None, offline_engine: str | None = None):
+    """A FeatureStore on feature_repo/ with the environment's locations.
+
+    `offline_engine` (one of OFFLINE_ENGINES) overrides INCOME_OFFLINE_ENGINE for this
+    process, so that definitions() made afterwards match it.
+    """
     from feast import FeatureStore
 
+    if offline_engine is not None:
+        if offline_engine not in OFFLINE_ENGINES:
+            raise ValueError(f"offline_engine must be one of {OFFLINE_ENGINES}, not {offline_engine!r}")
+        os.environ["INCOME_OFFLINE_ENGINE"] = offline_engine
     configure_environment(valkey)
     return FeatureStore(repo_path=str(FEATURE_REPO))
 
@@ -54,6 +71,12 @@ def definitions() -> list:
 
     if str(FEATURE_REPO) not in sys.path:
         sys.path.insert(0, str(FEATURE_REPO))
+    # The definitions read the environment when imported (offline store root, engine):
+    # import them afresh, as `feast apply` does in its own process.
+    for path in FEATURE_REPO.glob("*.py"):
+        module = sys.modules.get(path.stem)
+        if module is not None and Path(getattr(module, "__file__", "") or "").parent == FEATURE_REPO:
+            del sys.modules[path.stem]
     found: dict[int, object] = {}
     for path in sorted(FEATURE_REPO.glob("*.py")):
         module = importlib.import_module(path.stem)

@@ -48,21 +48,21 @@ def best_trial(parent_run_id: str, metric: str = "val_roc_auc"):
     return runs[0]
 
 
-def _champion_version(client: MlflowClient) -> str | None:
+def _champion_version(client: MlflowClient, name: str) -> str | None:
     try:
-        return client.get_model_version_by_alias(MODEL_NAME, CHAMPION).version
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
     except MlflowException:
         return None
 
 
-def _history(client: MlflowClient) -> list[str]:
-    tags = client.get_registered_model(MODEL_NAME).tags
+def _history(client: MlflowClient, name: str) -> list[str]:
+    tags = client.get_registered_model(name).tags
     return json.loads(tags.get(HISTORY_TAG, "[]"))
 
 
-def _set_champion(client: MlflowClient, version: str, history: list[str]) -> None:
-    client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
-    client.set_registered_model_tag(MODEL_NAME, HISTORY_TAG, json.dumps(history))
+def _set_champion(client: MlflowClient, name: str, version: str, history: list[str]) -> None:
+    client.set_registered_model_alias(name, CHAMPION, version)
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
 
 
 def roc_auc_on(model_uri: str, test: pd.DataFrame) -> float:
@@ -71,7 +71,7 @@ def roc_auc_on(model_uri: str, test: pd.DataFrame) -> float:
 
 
 def register_and_gate(
-    run_id: str, test: pd.DataFrame, margin: float, tags: dict[str, str]
+    run_id: str, test: pd.DataFrame, margin: float, tags: dict[str, str], name: str = MODEL_NAME
 ) -> PromotionDecision:
     """Register the run's model as `challenger`; make it `champion` only if it beats the champion.
 
@@ -80,17 +80,17 @@ def register_and_gate(
     new model version.
     """
     client = MlflowClient()
-    version = mlflow.register_model(f"runs:/{run_id}/model", MODEL_NAME, tags=tags).version
-    client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
-    challenger_auc = roc_auc_on(f"models:/{MODEL_NAME}/{version}", test)
+    version = str(mlflow.register_model(f"runs:/{run_id}/model", name, tags=tags).version)
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    challenger_auc = roc_auc_on(f"models:/{name}/{version}", test)
 
-    current = _champion_version(client)
-    history = _history(client)
+    current = _champion_version(client, name)
+    history = _history(client, name)
     if current is None:
         promoted, champion_auc = True, -1.0
         reason = "first model: no champion yet"
     else:
-        champion_auc = roc_auc_on(f"models:/{MODEL_NAME}@{CHAMPION}", test)
+        champion_auc = roc_auc_on(f"models:/{name}@{CHAMPION}", test)
         promoted = challenger_auc >= champion_auc + margin
         verdict = "beats" if promoted else "does not beat"
         reason = (
@@ -98,7 +98,7 @@ def register_and_gate(
             f"{champion_auc:.4f} + margin {margin}"
         )
     if promoted:
-        _set_champion(client, version, [*history, version])
+        _set_champion(client, name, version, [*history, version])
     decision = PromotionDecision(
         model_version=version,
         promoted=promoted,
@@ -115,28 +115,28 @@ def register_and_gate(
         "promotion.champion_version_before": str(current),
         "promotion.margin": str(margin),
     }.items():
-        client.set_model_version_tag(MODEL_NAME, version, key, value)
+        client.set_model_version_tag(name, version, key, value)
     return decision
 
 
-def rollback() -> str:
+def rollback(name: str = MODEL_NAME) -> str:
     """Point `champion` at the previous champion version; return it."""
     client = MlflowClient()
-    history = _history(client)
-    current = _champion_version(client)
+    history = _history(client, name)
+    current = _champion_version(client, name)
     if len(history) < 2 or current is None:
         raise RuntimeError(f"nothing to roll back to: champion history is {history or 'empty'}")
     previous = history[-2]
-    _set_champion(client, previous, history[:-1])
-    client.set_model_version_tag(MODEL_NAME, current, "rolled_back", f"champion moved back to v{previous}")
+    _set_champion(client, name, previous, history[:-1])
+    client.set_model_version_tag(name, current, "rolled_back", f"champion moved back to v{previous}")
     return previous
 
 
-def status() -> str:
+def status(name: str = MODEL_NAME) -> str:
     client = MlflowClient()
-    model = client.get_registered_model(MODEL_NAME)
+    model = client.get_registered_model(name)
     aliases = ", ".join(f"{alias} -> v{version}" for alias, version in sorted(model.aliases.items()))
-    return f"{MODEL_NAME}: {aliases or 'no aliases'}; champion history {_history(client)}"
+    return f"{name}: {aliases or 'no aliases'}; champion history {_history(client, name)}"
 
 
 def main(argv: list[str]) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
+from mlflow.types.schema import AnyType
 from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
 from income.model import CATEGORICAL, FAMILIES, FEATURES, NUMERIC, IncomeClassifier, fit
@@ -112,7 +113,9 @@ def evaluate(labels: np.ndarray, scores: np.ndarray, prefix: str) -> dict[str, f
 
 
 def model_signature() -> ModelSignature:
-    columns = [ColSpec("double", f, required=False) for f in NUMERIC]
+    """Named, optional inputs; numbers typed `any` because Feast hands integers over as int64,
+    nullable Int64 or float (when missing) depending on the path, and the model coerces them."""
+    columns = [ColSpec(AnyType(), f, required=False) for f in NUMERIC]
     columns += [ColSpec("string", f, required=False) for f in CATEGORICAL]
     return ModelSignature(inputs=Schema(columns), outputs=Schema([ColSpec("double")]))
 

@@ -57,3 +57,13 @@ def pipeline_env(tmp_path_factory, valkey_server):
         mp.setenv("VALKEY_PASSWORD", settings.password)
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{runtime / 'mlflow.db'}")
         yield offline
+
+
+@pytest.fixture(scope="session")
+def feature_run(pipeline_env, spark):
+    """One run of the feature pipeline through Flyte on a small synthetic set: (cfg, outputs)."""
+    from tasks.config import FeaturePipelineConfig
+    from workflows.feature_pipeline import feature_pipeline
+
+    cfg = FeaturePipelineConfig(users=600, seed=11, invalid_share=0.01)
+    return cfg, feature_pipeline(cfg=cfg)

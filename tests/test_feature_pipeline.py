@@ -11,8 +11,6 @@ from income.schema import ENTITY_KEY, FEATURE_TABLES, LABEL_TABLE, TIMESTAMP
 
 pytestmark = pytest.mark.integration
 
-USERS = 400
-
 
 def read_table(uri: str) -> pd.DataFrame:
     files = sorted(glob.glob(f"{uri}/**/*.parquet", recursive=True))
@@ -28,12 +26,8 @@ def fresh_users(snapshot: dict[str, pd.DataFrame], published) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def first_run(pipeline_env, spark):
-    from tasks.config import FeaturePipelineConfig
-    from workflows.feature_pipeline import feature_pipeline
-
-    cfg = FeaturePipelineConfig(users=USERS, seed=11, invalid_share=0.01)
-    published = feature_pipeline(cfg=cfg)
+def first_run(feature_run):
+    cfg, published = feature_run
     snapshot = {name: read_table(uri) for name, uri in published.tables.uris.items()}
     return cfg, published, snapshot
 
