@@ -15,6 +15,35 @@ def _rows(path: Path) -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
+def _print_champion() -> None:
+    """The registered champion and its scores, when a training run has happened."""
+    from income.tracking import MODEL_NAME, tracking_uri
+
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return
+    from mlflow import MlflowClient
+
+    from income.tracking import configure
+
+    configure()
+    client = MlflowClient()
+    try:
+        champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
+    except Exception:  # noqa: BLE001 - no champion yet
+        print("\nModel registry: no champion yet (run the training pipeline)")
+        return
+    metrics = client.get_run(champion.run_id).data.metrics
+    tags = champion.tags
+    print(f"\nModel registry   {MODEL_NAME} champion v{champion.version} ({tags.get('model_family')})")
+    print(
+        f"  test ROC AUC {metrics['test_roc_auc']:.4f}, accuracy {metrics['test_accuracy']:.4f}, "
+        f"F1 {metrics['test_f1']:.4f} (validation ROC AUC {metrics['val_roc_auc']:.4f})"
+    )
+    print(f"  promoted because: {tags.get('promotion.reason', 'n/a')}")
+    print("  MLflow UI: make mlflow-ui  ·  rollback: make rollback")
+
+
 def main() -> None:
     load_runtime_env()
     root = Path(offline_store_uri())
@@ -39,6 +68,7 @@ def main() -> None:
         print(f"  online store     not reachable ({exc})")
     for report in sorted((runtime_dir() / "reports").glob("*.html")):
         print(f"  report           {show(report)}")
+    _print_champion()
     print("\nExplore: `cd feature_repo && feast feature-views list` (after `source .runtime/env`)")
 
 
