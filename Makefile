@@ -5,7 +5,8 @@ UV_VERSION := 0.13.8
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := .tools/bin/uv
-RUN := set -a; [ -f .runtime/env ] && . .runtime/env; set +a;
+# Local runs read .runtime/env; Flyte's local cache stays off (its entries point into /tmp).
+RUN := set -a; [ -f .runtime/env ] && . .runtime/env; set +a; export FLYTE_LOCAL_CACHE_ENABLED=false;
 
 .PHONY: setup up down status demo test lint bench mlflow-ui rollback clean
 

@@ -13,7 +13,7 @@ from income.settings import offline_store_uri
 from spark_jobs import build_feature_tables
 from tasks.config import FeaturePipelineConfig
 from tasks.decks import show
-from tasks.resources import SPARK_CONF
+from tasks.resources import LARGE, LONG, MEDIUM, SPARK_CONF
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,14 @@ def _tables_html(tables: FeatureTables) -> str:
     return f"<table><tr><th>table</th><th>rows</th><th>location</th></tr>{rows}</table>"
 
 
-@task(task_config=Spark(spark_conf=SPARK_CONF), enable_deck=True, retries=1)
+@task(
+    task_config=Spark(spark_conf=SPARK_CONF),
+    requests=MEDIUM,
+    limits=LARGE,
+    timeout=LONG,
+    retries=2,
+    enable_deck=True,
+)
 def build_features(valid: StructuredDataset, cfg: FeaturePipelineConfig) -> FeatureTables:
     """Compute the feature and label tables on Spark (spark_jobs/) and publish them atomically."""
     spark = current_context().spark_session

@@ -11,7 +11,7 @@ from income.materialize import materialize_latest
 from income.settings import ValkeySettings
 from tasks.decks import show
 from tasks.features import FeatureTables
-from tasks.resources import SMALL
+from tasks.resources import LONG, MEDIUM, SMALL
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class PublishedFeatures:
     tables: FeatureTables
 
 
-@task(requests=SMALL, enable_deck=True, retries=2)
+@task(requests=SMALL, limits=MEDIUM, timeout=LONG, retries=2, enable_deck=True)
 def publish_features(tables: FeatureTables) -> PublishedFeatures:
     """`feast apply` the definitions, then materialize every user's latest values into Valkey."""
     valkey = ValkeySettings.from_env()

@@ -15,7 +15,7 @@ from income.settings import offline_store_uri
 from income.validation import ValidationSummary, validate_records
 from tasks.config import FeaturePipelineConfig
 from tasks.decks import show
-from tasks.resources import MEDIUM
+from tasks.resources import LARGE, LONG, MEDIUM, RAW_RECORDS_CACHE
 
 
 class RawRecords(NamedTuple):
@@ -29,7 +29,7 @@ class CheckedRecords(NamedTuple):
     summary: ValidationSummary
 
 
-@task(requests=MEDIUM, retries=1)
+@task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2, cache=True, cache_version=RAW_RECORDS_CACHE)
 def load_raw_records(raw_csv: FlyteFile | None, cfg: FeaturePipelineConfig) -> RawRecords:
     """Read an Adult-format CSV, or generate synthetic census records when none is given."""
     if raw_csv is not None:
@@ -48,7 +48,7 @@ def _slug(source: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", source.rsplit("/", 1)[-1]).strip("_")
 
 
-@task(requests=MEDIUM, enable_deck=True)
+@task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=1, enable_deck=True)
 def validate_raw_records(
     records: StructuredDataset, source: str, cfg: FeaturePipelineConfig
 ) -> CheckedRecords:

@@ -1,15 +1,26 @@
-"""Image, resources and Spark settings shared by the task definitions."""
+"""Resource, retry and timeout presets shared by the task definitions.
+
+The container image is not set here: `pyflyte register/package --image` gives every task
+the project's image (see Dockerfile), and a local `pyflyte run` needs none.
+"""
 
 from __future__ import annotations
 
-import os
+from datetime import timedelta
 
-from flytekit import ImageSpec, Resources
+from flytekit import Resources
 
 from income.spark import SPARK_CONF
 
-# The image every task runs in on a cluster (see Dockerfile); locally it is not used.
-IMAGE = os.environ.get("INCOME_IMAGE", "localhost:30000/income-ml:latest")
 SMALL = Resources(cpu="1", mem="2Gi")
 MEDIUM = Resources(cpu="2", mem="4Gi")
-__all__ = ["IMAGE", "SMALL", "MEDIUM", "SPARK_CONF", "ImageSpec"]
+LARGE = Resources(cpu="2", mem="8Gi")
+
+SHORT = timedelta(minutes=20)
+LONG = timedelta(hours=2)
+
+# Bump a task's cache version whenever its logic changes, so old cached outputs are not reused.
+RAW_RECORDS_CACHE = "1"
+TRIALS_CACHE = "1"
+
+__all__ = ["SMALL", "MEDIUM", "LARGE", "SHORT", "LONG", "SPARK_CONF", "RAW_RECORDS_CACHE", "TRIALS_CACHE"]

@@ -7,8 +7,6 @@ from dataclasses import asdict, dataclass, field
 import mlflow
 import pandas as pd
 from flytekit import current_context, task
-from income.training_set import build_training_set as point_in_time_training_set
-from income.training_set import fingerprint, read_labels, save_training_set, split_by_time
 
 from income.feature_store import FEATURE_SERVICE, definitions_version, get_store
 from income.model import FEATURES
@@ -16,9 +14,11 @@ from income.plots import log_figure, target_rate_figure
 from income.registry import PromotionDecision, best_trial, register_and_gate
 from income.settings import offline_store_uri, runtime_dir
 from income.tracking import configure, git_commit
+from income.training_set import build_training_set as point_in_time_training_set
+from income.training_set import fingerprint, read_labels, save_training_set, split_by_time
 from income.trials import SearchConfig, Splits, TrialResult, TrialSpec, make_trial_specs, run_trial
 from tasks.decks import show
-from tasks.resources import MEDIUM, SMALL
+from tasks.resources import LARGE, LONG, MEDIUM, SHORT, SMALL, TRIALS_CACHE
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def load_splits(training_set: TrainingSet) -> Splits:
     return Splits(train, valid, test, training_set.uri, training_set.sha256, training_set.feature_service)
 
 
-@task(requests=MEDIUM, retries=1)
+@task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2)
 def build_training_set(cfg: TrainingConfig) -> TrainingSet:
     """Labels + Feast point-in-time join (feature service income_v1) -> saved training set + parent run."""
     store = get_store()
@@ -75,7 +75,9 @@ def build_training_set(cfg: TrainingConfig) -> TrainingSet:
     labels = read_labels(cfg.offline_store or offline_store_uri())
     df = point_in_time_training_set(store, labels)
     digest = fingerprint(df)["sha256"]  # content-addressed: a model version's training set stays put
-    saved = save_training_set(df, str(runtime_dir() / "training_sets" / f"training_set-{digest[:16]}.parquet"))
+    saved = save_training_set(
+        df, str(runtime_dir() / "training_sets" / f"training_set-{digest[:16]}.parquet")
+    )
 
     configure()
     with mlflow.start_run(run_name=f"training-pipeline-{_execution_id()}") as parent:
@@ -107,13 +109,15 @@ def build_training_set(cfg: TrainingConfig) -> TrainingSet:
     )
 
 
-@task(requests=SMALL)
+@task(requests=SMALL, limits=SMALL, timeout=SHORT, retries=1, cache=True, cache_version=TRIALS_CACHE)
 def make_trials(cfg: TrainingConfig) -> list[TrialSpec]:
     """The trial specifications of the seeded search."""
     return make_trial_specs(cfg.search)
 
 
-@task(requests=MEDIUM, retries=0)
+# No user retries: a failing trial is a result (recorded as FAILED), not an outage; the map
+# task's min_success_ratio decides whether the run goes on. Flyte still retries system errors.
+@task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=0)
 def train_trial(spec: TrialSpec, training_set: TrainingSet) -> TrialResult:
     """Fit and log one trial as a nested MLflow run (failures end it as FAILED and fail the task)."""
     configure()
@@ -133,7 +137,7 @@ def _leaderboard_html(results: list[TrialResult | None], best_run_id: str) -> st
     )
 
 
-@task(requests=MEDIUM, enable_deck=True, retries=1)
+@task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2, enable_deck=True)
 def select_and_register(
     training_set: TrainingSet, results: list[TrialResult | None], cfg: TrainingConfig
 ) -> TrainingOutcome:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
 import pytest
+
+# Flyte's local cache lives in ~/.flyte and would outlive this session's temporary folders.
+os.environ["FLYTE_LOCAL_CACHE_ENABLED"] = "false"
 
 ADULT_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "adult" / "adult_train.csv"
 
