@@ -1,0 +1,95 @@
+"""What would be registered on a Flyte cluster, checked offline from `pyflyte package`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from flyteidl.admin.launch_plan_pb2 import LaunchPlan
+from flyteidl.admin.task_pb2 import TaskSpec
+from flyteidl.admin.workflow_pb2 import WorkflowSpec
+from google.protobuf.json_format import MessageToDict
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+IMAGE = "registry.example/income-ml:test"
+FEATURES = "workflows.feature_pipeline.feature_pipeline"
+TRAINING = "workflows.training_pipeline.training_pipeline"
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory) -> dict[str, list]:
+    """Task specs, workflow specs and launch plans from `pyflyte package`, by kind."""
+    out = tmp_path_factory.mktemp("package") / "flyte-package.tgz"
+    subprocess.run(
+        [BIN / "pyflyte", "--pkgs", "workflows", "package", "--image", IMAGE, "--output", out, "--force"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    entities: dict[str, list] = {"tasks": [], "workflows": [], "launch_plans": []}
+    kinds = {"1": ("tasks", TaskSpec), "2": ("workflows", WorkflowSpec), "3": ("launch_plans", LaunchPlan)}
+    with tarfile.open(out) as archive:
+        for member in archive.getmembers():
+            kind, proto = kinds[member.name.removesuffix(".pb").rsplit("_", 1)[1]]
+            entities[kind].append(proto.FromString(archive.extractfile(member).read()))
+    return entities
+
+
+def _tasks(package) -> dict[str, object]:
+    return {spec.template.id.name: spec.template for spec in package["tasks"]}
+
+
+def test_every_workflow_is_packaged(package):
+    names = {spec.template.id.name for spec in package["workflows"]}
+    assert {FEATURES, TRAINING} <= names
+
+
+def test_spark_step_is_a_spark_task_with_its_configuration(package):
+    template = _tasks(package)["tasks.features.build_features"]
+    assert template.type == "spark"
+    spark_conf = MessageToDict(template.custom)["sparkConf"]
+    assert spark_conf["spark.sql.session.timeZone"] == "UTC"
+    assert "spark.executor.memory" in spark_conf
+
+
+def test_training_fan_out_is_an_array_node_with_min_success_ratio(package):
+    workflow = next(s for s in package["workflows"] if s.template.id.name == TRAINING)
+    array_nodes = [n.array_node for n in workflow.template.nodes if n.HasField("array_node")]
+    assert len(array_nodes) == 1
+    assert array_nodes[0].min_success_ratio == pytest.approx(0.75)
+    assert "train_trial" in array_nodes[0].node.task_node.reference_id.name
+
+
+def test_launch_plans_carry_their_schedules(package):
+    schedules = {
+        lp.id.name: lp.spec.entity_metadata.schedule.cron_schedule.schedule
+        for lp in package["launch_plans"]
+        if lp.spec.entity_metadata.HasField("schedule")
+    }
+    assert schedules == {"feature_pipeline_daily": "0 2 * * *", "training_pipeline_weekly": "0 3 * * 0"}
+
+
+def test_every_task_uses_the_image_and_sets_resources_and_retries(package):
+    for name, template in _tasks(package).items():
+        if name.endswith("-arraynode"):
+            continue
+        assert template.container.image == IMAGE, name
+        requests = {r.name for r in template.container.resources.requests}
+        limits = {r.name for r in template.container.resources.limits}
+        assert requests and limits, f"{name} has no resource requests/limits"
+        assert template.metadata.timeout.seconds > 0, f"{name} has no timeout"
+        if name != "tasks.training.train_trial":  # a failing trial is a result, not retried
+            assert template.metadata.retries.retries >= 1, f"{name} has no retries"
+
+
+def test_dockerfile_is_lint_clean():
+    result = subprocess.run([BIN / "hadolint", "Dockerfile"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_image_entrypoint_is_valid_bash():
+    subprocess.run(["bash", "-n", ROOT / "docker" / "spark-entrypoint.sh"], check=True)
