@@ -31,6 +31,21 @@ def load_runtime_env(path: Path | None = None) -> None:
             os.environ.setdefault(key, value)
 
 
+SECRET_GROUP = "income"  # Flyte secrets on a cluster: kubectl create secret generic income ...
+
+
+def secret(env_name: str, key: str) -> str:
+    """A secret from the environment, else from Flyte's secrets (group `income`), else ''."""
+    if os.environ.get(env_name):
+        return os.environ[env_name]
+    try:
+        from flytekit import current_context
+
+        return current_context().secrets.get(SECRET_GROUP, key)
+    except Exception:  # noqa: BLE001 - not in a Flyte task, or no such secret
+        return ""
+
+
 @dataclass(frozen=True)
 class ValkeySettings:
     host: str
@@ -48,7 +63,7 @@ class ValkeySettings:
         return cls(
             host=os.environ.get("VALKEY_HOST", "127.0.0.1"),
             port=int(os.environ["VALKEY_PORT"]),
-            password=os.environ.get("VALKEY_PASSWORD", ""),
+            password=secret("VALKEY_PASSWORD", "valkey-password"),
         )
 
     @property

@@ -11,7 +11,7 @@ from income.materialize import materialize_latest
 from income.settings import ValkeySettings
 from tasks.decks import show
 from tasks.features import FeatureTables
-from tasks.resources import LONG, MEDIUM, SMALL
+from tasks.resources import LONG, MEDIUM, SMALL, VALKEY_SECRET
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,9 @@ class PublishedFeatures:
     tables: FeatureTables
 
 
-@task(requests=SMALL, limits=MEDIUM, timeout=LONG, retries=2, enable_deck=True)
+@task(
+    requests=SMALL, limits=MEDIUM, timeout=LONG, retries=2, enable_deck=True, secret_requests=[VALKEY_SECRET]
+)
 def publish_features(tables: FeatureTables) -> PublishedFeatures:
     """`feast apply` the definitions, then materialize every user's latest values into Valkey."""
     valkey = ValkeySettings.from_env()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flytekit import Resources
+from flytekit import Resources, Secret
 
 from income.spark import SPARK_CONF
 
@@ -19,8 +19,22 @@ LARGE = Resources(cpu="2", mem="8Gi")
 SHORT = timedelta(minutes=20)
 LONG = timedelta(hours=2)
 
+# Tasks that talk to Valkey get its password as a Flyte secret on a cluster (never in code or
+# the image); locally VALKEY_PASSWORD from .runtime/env is used instead.
+VALKEY_SECRET = Secret(group="income", key="valkey-password", mount_requirement=Secret.MountType.ENV_VAR)
+
 # Bump a task's cache version whenever its logic changes, so old cached outputs are not reused.
 RAW_RECORDS_CACHE = "1"
 TRIALS_CACHE = "1"
 
-__all__ = ["SMALL", "MEDIUM", "LARGE", "SHORT", "LONG", "SPARK_CONF", "RAW_RECORDS_CACHE", "TRIALS_CACHE"]
+__all__ = [
+    "SMALL",
+    "MEDIUM",
+    "LARGE",
+    "SHORT",
+    "LONG",
+    "SPARK_CONF",
+    "RAW_RECORDS_CACHE",
+    "TRIALS_CACHE",
+    "VALKEY_SECRET",
+]

@@ -93,3 +93,9 @@ def test_dockerfile_is_lint_clean():
 
 def test_image_entrypoint_is_valid_bash():
     subprocess.run(["bash", "-n", ROOT / "docker" / "spark-entrypoint.sh"], check=True)
+
+
+def test_valkey_password_comes_from_a_flyte_secret(package):
+    template = _tasks(package)["tasks.publish.publish_features"]
+    secrets = [(s.group, s.key) for s in template.security_context.secrets]
+    assert secrets == [("income", "valkey-password")]
