@@ -23,6 +23,14 @@ class FeatureTables:
     rows: dict[str, int]
 
 
+def execution_id() -> str:
+    """The Flyte execution id, or "local" outside a registered execution."""
+    try:
+        return current_context().execution_id.name or "local"
+    except Exception:  # noqa: BLE001 - outside a Flyte execution
+        return "local"
+
+
 def _tables_html(tables: FeatureTables) -> str:
     rows = "".join(
         f"<tr><td>{name}</td><td>{tables.rows[name]:,}</td><td><code>{uri}</code></td></tr>"

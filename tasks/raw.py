@@ -10,6 +10,7 @@ import pandas as pd
 from flytekit import StructuredDataset, current_context, task
 from flytekit.types.file import FlyteFile
 
+from income.lineage import content_hash, file_hash
 from income.offline_store import write_parquet_atomically
 from income.settings import offline_store_uri
 from income.validation import ValidationSummary, validate_records
@@ -21,6 +22,7 @@ from tasks.resources import LARGE, LONG, MEDIUM, RAW_RECORDS_CACHE
 class RawRecords(NamedTuple):
     records: StructuredDataset
     source: str
+    sha256: str  # of the input file, or of the generated records
 
 
 class CheckedRecords(NamedTuple):
@@ -36,12 +38,13 @@ def load_raw_records(raw_csv: FlyteFile | None, cfg: FeaturePipelineConfig) -> R
         from income.adult import read_adult_csv
 
         path = raw_csv.download()
-        return RawRecords(records=StructuredDataset(dataframe=read_adult_csv(path)), source=str(raw_csv.path))
+        records = read_adult_csv(path)
+        return RawRecords(StructuredDataset(dataframe=records), str(raw_csv.path), file_hash(path))
     from income.synthetic import generate_records
 
     records = generate_records(cfg.users, seed=cfg.seed, invalid_share=cfg.invalid_share)
     source = f"synthetic(users={cfg.users}, seed={cfg.seed})"
-    return RawRecords(records=StructuredDataset(dataframe=records), source=source)
+    return RawRecords(StructuredDataset(dataframe=records), source, content_hash(records))
 
 
 def _slug(source: str) -> str:

@@ -6,8 +6,9 @@ from dataclasses import asdict, dataclass, field
 
 import mlflow
 import pandas as pd
-from flytekit import current_context, task
+from flytekit import task
 
+from income import lineage
 from income.feature_store import FEATURE_SERVICE, definitions_version, get_store
 from income.model import FEATURES
 from income.plots import log_figure, target_rate_figure
@@ -18,6 +19,7 @@ from income.training_set import build_training_set as point_in_time_training_set
 from income.training_set import fingerprint, read_labels, save_training_set, split_by_time
 from income.trials import SearchConfig, Splits, TrialResult, TrialSpec, make_trial_specs, run_trial
 from tasks.decks import show
+from tasks.features import execution_id
 from tasks.resources import LARGE, LONG, MEDIUM, SHORT, SMALL, TRIALS_CACHE
 
 
@@ -41,6 +43,7 @@ class TrainingSet:
     parent_run_id: str
     valid_share: float
     test_share: float
+    lineage: dict[str, str]  # the feature run and raw input behind the tables (income.lineage)
 
 
 @dataclass(frozen=True)
@@ -51,13 +54,6 @@ class TrainingOutcome:
     trials_succeeded: int
     trials_failed: int
     decision: PromotionDecision
-
-
-def _execution_id() -> str:
-    try:
-        return current_context().execution_id.name or "local"
-    except Exception:  # noqa: BLE001 - outside a Flyte execution
-        return "local"
 
 
 def load_splits(training_set: TrainingSet) -> Splits:
@@ -72,7 +68,9 @@ def build_training_set(cfg: TrainingConfig) -> TrainingSet:
     store = get_store()
     service = store.get_feature_service(FEATURE_SERVICE)
     refs = [f"{p.name}:{f.name}" for p in service.feature_view_projections for f in p.features]
-    labels = read_labels(cfg.offline_store or offline_store_uri())
+    root = cfg.offline_store or offline_store_uri()
+    labels = read_labels(root)
+    upstream = lineage.as_tags(lineage.read_manifest(root))
     df = point_in_time_training_set(store, labels)
     digest = fingerprint(df)["sha256"]  # content-addressed: a model version's training set stays put
     saved = save_training_set(
@@ -80,14 +78,15 @@ def build_training_set(cfg: TrainingConfig) -> TrainingSet:
     )
 
     configure()
-    with mlflow.start_run(run_name=f"training-pipeline-{_execution_id()}") as parent:
+    with mlflow.start_run(run_name=f"training-pipeline-{execution_id()}") as parent:
         mlflow.set_tags(
             {
-                "flyte_execution_id": _execution_id(),
+                "flyte_execution_id": execution_id(),
                 "git_commit": git_commit(),
                 "feature_service": FEATURE_SERVICE,
                 "feast_definitions_version": definitions_version(),
                 "training_set_sha256": saved["sha256"],
+                **upstream,
             }
         )
         mlflow.log_params(
@@ -106,6 +105,7 @@ def build_training_set(cfg: TrainingConfig) -> TrainingSet:
         parent_run_id=parent.info.run_id,
         valid_share=cfg.valid_share,
         test_share=cfg.test_share,
+        lineage=upstream,
     )
 
 
@@ -152,12 +152,24 @@ def select_and_register(
         "training_set_uri": training_set.uri,
         "training_set_rows": str(training_set.rows),
         "training_set_sha256": training_set.sha256,
-        "flyte_execution_id": _execution_id(),
+        "flyte_execution_id": execution_id(),
         "git_commit": git_commit(),
         "model_family": best.data.params["model_family"],
+        **training_set.lineage,
     }
     decision = register_and_gate(best.info.run_id, splits.test, cfg.promotion_margin, contract)
     failed = sum(r is None for r in results)
+    entry = lineage.record(
+        "training_pipeline",
+        flyte_execution_id=execution_id(),
+        feature_run_id=training_set.lineage.get("lineage.feature_run_id"),
+        training_set={"uri": training_set.uri, "rows": training_set.rows, "sha256": training_set.sha256},
+        mlflow_parent_run_id=training_set.parent_run_id,
+        mlflow_best_run_id=best.info.run_id,
+        model_version=decision.model_version,
+        promoted=decision.promoted,
+        champion_version=decision.champion_version,
+    )
     with mlflow.start_run(run_id=training_set.parent_run_id):
         mlflow.set_tags({f"promotion.{k}": str(v) for k, v in asdict(decision).items()})
         mlflow.set_tag("best_trial_run_id", best.info.run_id)
@@ -168,6 +180,8 @@ def select_and_register(
                 "trials_failed": failed,
             }
         )
+        mlflow.log_dict(entry, "lineage.json")
+    show("Lineage", lineage.html([(k, str(v)) for k, v in entry.items()]))
     show(
         "Training",
         f"<p>{decision.reason}. Champion: v{decision.champion_version}.</p>"

@@ -22,4 +22,6 @@ def feature_pipeline(
     raw = load_raw_records(raw_csv=raw_csv, cfg=cfg)
     checked = validate_raw_records(records=raw.records, source=raw.source, cfg=cfg)
     tables = build_features(valid=checked.valid, cfg=cfg)
-    return publish_features(tables=tables)
+    return publish_features(
+        tables=tables, raw_source=raw.source, raw_sha256=raw.sha256, validation=checked.summary
+    )

@@ -1,0 +1,180 @@
+"""Batch scoring tasks: champion + Feast (offline, as of T) -> Spark scoring -> predictions; drift report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+import mlflow
+import pandas as pd
+from flytekit import StructuredDataset, current_context, task
+from flytekitplugins.spark import Spark
+
+from income.drift import DriftSummary, drift_report
+from income.feature_store import FEATURE_SERVICE, get_store
+from income.model import CATEGORICAL, FEATURES, NUMERIC
+from income.registry import CHAMPION
+from income.scoring import (
+    as_of_label,
+    check_contract,
+    features_as_of,
+    parse_as_of,
+    population_from_file,
+    population_from_offline_store,
+    read_predictions,
+    resolve_model,
+    score_and_write,
+    spark_feature_schema,
+)
+from income.settings import offline_store_uri, runtime_dir
+from income.tracking import MODEL_NAME, configure
+from tasks.decks import show
+from tasks.resources import MEDIUM, SPARK_CONF
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    model_uri: str = f"models:/{MODEL_NAME}@{CHAMPION}"  # an alias or models:/<name>/<version>
+    as_of: str = ""  # ISO-8601 (naive = UTC); empty: now
+    population_uri: str = ""  # parquet or CSV with a user_id column; empty: every user of the offline store
+    predictions_uri: str = ""  # empty: <runtime>/predictions
+    offline_store: str = ""  # empty: $INCOME_OFFLINE_STORE or .runtime/offline_store
+    engine: str = ""  # point-in-time join: empty = the store's Feast offline store, or "asof" (DuckDB)
+    threshold: float = 0.5  # probability at which predicted_label is 1
+    partitions: int = 0  # scoring partitions; 0: Spark's default parallelism
+
+
+@dataclass(frozen=True)
+class ScoringSummary:
+    path: str  # the partition written: <predictions>/as_of=<label>
+    predictions_root: str
+    rows: int
+    model_name: str
+    model_version: str
+    feature_service: str
+    as_of: str  # ISO-8601, UTC
+    positive_share: float
+    population: str
+    model_loads: int  # model loads across Python workers (once per worker)
+    batches: int  # Arrow batches scored
+    training_set_uri: str
+
+
+class ScoredBatch(NamedTuple):
+    summary: ScoringSummary
+    features: StructuredDataset  # the batch's point-in-time features, for the drift report
+
+
+def _summary_html(s: ScoringSummary) -> str:
+    rows = "".join(f"<tr><td>{k}</td><td><code>{v}</code></td></tr>" for k, v in asdict(s).items())
+    return f"<table>{rows}</table>"
+
+
+@task(task_config=Spark(spark_conf=SPARK_CONF), enable_deck=True, retries=0)
+def score_batch(cfg: ScoringConfig) -> ScoredBatch:
+    """Check the model's feature contract, join features as of T, score on Spark, swap in the partition."""
+    spark = current_context().spark_session
+    configure()
+    model = resolve_model(cfg.model_uri)
+    store = get_store()
+    check_contract(model, store, FEATURE_SERVICE)
+
+    as_of = parse_as_of(cfg.as_of)
+    if cfg.population_uri:
+        users, population = population_from_file(cfg.population_uri), cfg.population_uri
+    else:
+        root = cfg.offline_store or offline_store_uri()
+        users, population = population_from_offline_store(spark, root).toPandas(), f"every user of {root}"
+    features = features_as_of(store, users, as_of, engine=cfg.engine or None, spark=spark)
+    frame = spark.createDataFrame(features, spark_feature_schema(store, FEATURE_SERVICE))
+
+    predictions_root = cfg.predictions_uri or str(runtime_dir() / "predictions")
+    written = score_and_write(
+        spark, frame, model, FEATURE_SERVICE, predictions_root, as_of, cfg.threshold, cfg.partitions
+    )
+    summary = ScoringSummary(
+        path=written.uri,
+        predictions_root=predictions_root,
+        rows=written.rows,
+        model_name=model.name,
+        model_version=model.version,
+        feature_service=FEATURE_SERVICE,
+        as_of=as_of.isoformat(),
+        positive_share=round(written.positive_share, 6),
+        population=population,
+        model_loads=written.model_loads,
+        batches=written.batches,
+        training_set_uri=model.tags.get("training_set_uri", ""),
+    )
+    current_context().logging.info("batch scoring: %s", asdict(summary))
+    show("Batch scoring", _summary_html(summary))
+    return ScoredBatch(summary=summary, features=StructuredDataset(dataframe=features))
+
+
+@task(requests=MEDIUM, enable_deck=True, retries=1)
+def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftSummary:
+    """PSI / KS of the batch's features and predictions against the champion's training set; MLflow + Deck."""
+    configure()
+    if not scoring.training_set_uri:
+        raise ValueError(
+            f"model {scoring.model_name} v{scoring.model_version} has no training_set_uri tag: "
+            "no reference to compare the batch with"
+        )
+    as_of = parse_as_of(scoring.as_of)
+    label = as_of_label(as_of)
+    reference = pd.read_parquet(scoring.training_set_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{scoring.model_name}/{scoring.model_version}")
+    reference_predictions = model.predict(reference[FEATURES])
+    batch = features.open(pd.DataFrame).all()
+    predictions = read_predictions(scoring.predictions_root, as_of)
+    result = drift_report(
+        reference,
+        batch,
+        reference_predictions,
+        predictions["probability"].to_numpy(),
+        NUMERIC,
+        CATEGORICAL,
+        title=f"Drift: batch as of {scoring.as_of} vs training set",
+        context={
+            "model": f"{scoring.model_name} v{scoring.model_version}",
+            "reference": f"{scoring.training_set_uri} ({len(reference):,} rows)",
+            "batch": f"{scoring.path} ({len(batch):,} users, {scoring.population})",
+        },
+    )
+    reports = runtime_dir() / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    path = reports / f"drift-{label}.html"
+    path.write_text(f"<html><head><meta charset='utf-8'></head><body>{result.html}</body></html>")
+
+    with mlflow.start_run(run_name=f"batch-scoring-{label}") as run:
+        mlflow.set_tags(
+            {
+                "model_name": scoring.model_name,
+                "model_version": scoring.model_version,
+                "feature_service": scoring.feature_service,
+                "predictions_path": scoring.path,
+                "as_of": scoring.as_of,
+                "drifted": str(result.drifted),
+            }
+        )
+        mlflow.log_metrics(
+            {
+                "rows": scoring.rows,
+                "positive_share": scoring.positive_share,
+                "prediction_psi": result.prediction.psi,
+                **{f"psi.{d.feature}": d.psi for d in result.features},
+            }
+        )
+        mlflow.log_artifact(str(path), artifact_path="drift")
+    show("Drift report", result.html)
+    return DriftSummary(
+        drifted=result.drifted,
+        psi={d.feature: round(d.psi, 6) for d in result.features},
+        drifted_features=result.drifted_features,
+        prediction_psi=round(result.prediction.psi, 6),
+        report_path=str(path),
+        mlflow_run_id=run.info.run_id,
+        ks_statistic={d.feature: round(d.ks_statistic, 6) for d in result.features if d.ks_statistic is not None},
+        reference_rows=len(reference),
+        batch_rows=len(batch),
+    )
