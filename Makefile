@@ -8,7 +8,7 @@ UV := .tools/bin/uv
 # Local runs read .runtime/env; Flyte's local cache stays off (its entries point into /tmp).
 RUN := set -a; [ -f .runtime/env ] && . .runtime/env; set +a; export FLYTE_LOCAL_CACHE_ENABLED=false;
 
-.PHONY: setup up down status demo test lint bench mlflow-ui rollback clean
+.PHONY: setup up down status demo test lint bench mlflow-ui rollback image register package lineage clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -52,6 +52,26 @@ mlflow-ui: setup ## The MLflow UI on the local tracking store (http://127.0.0.1:
 
 rollback: setup ## The red button: move the champion alias back to the previous champion.
 	@$(RUN) $(PY) -m income.registry rollback
+
+# Flyte cluster or sandbox (README, "Flyte beyond the laptop"). PROFILE: deploy/<name>.env
+PROFILE ?= deploy/sandbox.env
+IMAGE ?= localhost:30000/income-ml:$(shell git rev-parse --short HEAD)
+FLYTE_PROJECT ?= flytesnacks
+FLYTE_DOMAIN ?= development
+
+image: ## Build and push the task image (needs a Docker engine).
+	docker build -t $(IMAGE) . && docker push $(IMAGE)
+
+register: setup ## Register workflows and launch plans with the profile's settings.
+	$(VENV)/bin/pyflyte register workflows --project $(FLYTE_PROJECT) --domain $(FLYTE_DOMAIN) \
+		--image $(IMAGE) --version $(shell git rev-parse --short HEAD) --activate-launchplans \
+		$(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=\(.*\)/--env \1=\2/p' $(PROFILE))
+
+package: setup ## What `register` would send, as a file (checked offline by tests/test_deployment.py).
+	$(VENV)/bin/pyflyte --pkgs workflows package --image $(IMAGE) --output .runtime/flyte-package.tgz --force
+
+lineage: setup ## Which raw data and which features produced the current champion?
+	@$(RUN) $(PY) -m income.lineage champion
 
 clean: down
 	rm -rf .runtime

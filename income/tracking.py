@@ -7,7 +7,7 @@ import subprocess
 
 import mlflow
 
-from income.settings import PROJECT_ROOT, load_runtime_env, runtime_dir
+from income.settings import PROJECT_ROOT, load_runtime_env, runtime_dir, secret
 
 EXPERIMENT = "income-classifier"
 MODEL_NAME = "income-classifier"
@@ -27,6 +27,9 @@ def artifact_root() -> str:
 def configure() -> str:
     """Point MLflow at the tracking store and make sure the experiment exists; return its id."""
     uri = tracking_uri()
+    token = secret("MLFLOW_TRACKING_TOKEN", "mlflow-token")  # a tracking server's bearer token
+    if token:
+        os.environ["MLFLOW_TRACKING_TOKEN"] = token
     if uri.startswith("sqlite:///"):
         os.makedirs(os.path.dirname(uri.removeprefix("sqlite:///")), exist_ok=True)
     mlflow.set_tracking_uri(uri)
