@@ -35,6 +35,10 @@ demo: up ## Run the system end to end on synthetic data: features -> training ->
 	@$(RUN) $(VENV)/bin/pyflyte run workflows/training_pipeline.py training_pipeline
 	@$(RUN) $(PY) -m income.summary
 
+.PHONY: serve
+serve: up ## The online service: POST /predict, GET /health on 127.0.0.1:8000 (INCOME_SERVE_HOST / INCOME_SERVE_PORT).
+	@$(RUN) $(PY) -m serving
+
 test: setup ## Run the test suite (starts its own Valkey; real Spark, Feast, MLflow).
 	$(PY) -m pytest
 

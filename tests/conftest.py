@@ -71,3 +71,39 @@ def feature_run(pipeline_env, spark):
 
     cfg = FeaturePipelineConfig(users=600, seed=11, invalid_share=0.01)
     return cfg, feature_pipeline(cfg=cfg)
+
+
+SERVING_MODEL = "income-classifier-serving-test"
+
+
+@pytest.fixture(scope="session")
+def champion(feature_run):
+    """A quickly trained champion of its own registered model, on the feature run's data.
+
+    Same path as the training pipeline (Feast point-in-time set, pyfunc with its feature
+    contract tags, register_and_gate) with one small XGBoost; its own model name keeps
+    `income-classifier` untouched for tests/test_training_pipeline.py. Yields
+    (model name, version, training set).
+    """
+    import mlflow
+
+    from income.feature_store import FEATURE_SERVICE, get_store
+    from income.model import fit
+    from income.registry import register_and_gate
+    from income.settings import offline_store_uri
+    from income.tracking import configure
+    from income.training_set import build_training_set, read_labels, split_by_time
+    from income.trials import log_model
+
+    configure()
+    store = get_store()
+    service = store.get_feature_service(FEATURE_SERVICE)
+    refs = ",".join(f"{p.name}:{f.name}" for p in service.feature_view_projections for f in p.features)
+    training_set = build_training_set(store, read_labels(offline_store_uri()))
+    train, valid, test = split_by_time(training_set, 0.15, 0.15)
+    with mlflow.start_run(run_name="serving-test-champion") as run:
+        log_model(fit("xgboost", {"n_estimators": 40, "max_depth": 3}, train), valid)
+    contract = {"feature_service": FEATURE_SERVICE, "feature_refs": refs}
+    decision = register_and_gate(run.info.run_id, test, 0.0, contract, SERVING_MODEL)
+    assert decision.promoted
+    return SERVING_MODEL, decision.model_version, training_set

@@ -1,0 +1,298 @@
+"""Online latency at a fixed request rate: our /predict vs `feast serve` vs raw Valkey HGETALL.
+
+    make demo        # once: features in Valkey, Feast registry, a champion in MLflow (.runtime/)
+    python -m benchmarks.serving --rate 200 --seconds 60
+
+Reuses `.runtime/` (run through `make bench` or after `set -a; . .runtime/env; set +a`).
+Starts, on free loopback ports, the service (`python -m serving`) and Feast's feature
+server (`feast serve --no-access-log --max-requests 10000000`, see DESIGN.md) as their own
+processes; this process is the load generator. It is open-loop: request k of every target
+is due at k / rate seconds (the targets staggered by a third of the interval) whatever the
+earlier ones are doing, and its latency counts from that due time, so a stall shows up in
+the tail instead of slowing the load down. The same random known users, in the same order,
+go to each target:
+
+  (a) POST /predict {"user_id": u}                  features + model, our service
+  (b) POST /get-online-features income_v1 for u    features only, feast serve
+  (c) HGETALL <Feast key of u>                      the bare online read, Valkey
+
+Errors: any non-200 answer, a missing value, or no answer within --timeout seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import bench_dir, machine
+from income.feature_store import FEATURE_REPO, FEATURE_SERVICE, configure_environment, get_store
+from income.settings import ValkeySettings, load_runtime_env, offline_store_uri
+from income.valkey_server import free_port
+
+TARGETS = ("predict", "feast_serve", "valkey_hgetall")
+LABELS = {
+    "predict": "our `/predict` (features + model)",
+    "feast_serve": "`feast serve` `/get-online-features` (features)",
+    "valkey_hgetall": "raw Valkey `HGETALL`",
+}
+
+
+def known_users(store, count: int, seed: int) -> list[int]:
+    """`count` random users of the offline store that have features online."""
+    import pyarrow.dataset as ds
+
+    ids = ds.dataset(f"{offline_store_uri()}/demographic", format="parquet", partitioning="hive")
+    users = np.unique(ids.to_table(columns=["user_id"]).column("user_id").to_numpy())
+    sample = np.random.default_rng(seed).choice(users, min(len(users), count * 2), replace=False).tolist()
+    online = store.get_online_features(
+        features=store.get_feature_service(FEATURE_SERVICE), entity_rows=[{"user_id": u} for u in sample]
+    ).to_dict(include_event_timestamps=True)
+    found = [u for u, ts in zip(online["user_id"], online["age__ts"], strict=True) if ts]
+    if len(found) < 10:
+        sys.exit("too few users online: run `make demo` first (it materializes the features into Valkey)")
+    return found[:count]
+
+
+def start(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(command, cwd=cwd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+async def wait_ready(client, url: str, process: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{url} exited with {process.returncode}; its log:\n{log.read_text()[-3000:]}")
+        try:
+            if (await client.get(url)).status_code == 200:
+                return
+        except Exception:  # noqa: BLE001 - still starting
+            pass
+        await asyncio.sleep(0.5)
+    sys.exit(f"{url} did not become ready in {timeout} s; see {log}")
+
+
+class HttpPool:
+    """Minimal HTTP/1.1 keep-alive client on asyncio streams: a Python load generator built on
+    httpx could not hold 600 requests/s on 2 cores (it fell behind and measured itself)."""
+
+    def __init__(self, url: str) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        self.host, self.port, self.path = parts.hostname, parts.port, parts.path
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def post_json(self, body: dict) -> tuple[int, dict]:
+        payload = json.dumps(body).encode()
+        head = (
+            f"POST {self.path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n"
+        ).encode()
+        reader, writer = self.idle.pop() if self.idle else await asyncio.open_connection(self.host, self.port)
+        try:
+            writer.write(head + payload)
+            header = await reader.readuntil(b"\r\n\r\n")
+            status = int(header.split(b" ", 2)[1])
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in header.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            data = await reader.readexactly(length)
+        except BaseException:
+            writer.close()
+            raise
+        self.idle.append((reader, writer))
+        return status, json.loads(data)
+
+    def close(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+
+
+async def run_load(
+    users: list[int], rate: float, seconds: float, timeout: float, predict_url: str, feast_url: str
+) -> dict[str, dict]:
+    import valkey.asyncio
+    from feast.infra.online_stores.helpers import _redis_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    store = get_store()
+    project, version = store.config.project, store.config.entity_key_serialization_version
+
+    def feast_key(user: int) -> bytes:
+        key = EntityKey(join_keys=["user_id"], entity_values=[Value(int64_val=user)])
+        return _redis_key(project, key, entity_key_serialization_version=version)
+
+    settings = ValkeySettings.from_env()
+    kv = valkey.asyncio.Valkey(host=settings.host, port=settings.port, password=settings.password or None)
+    http = {"predict": HttpPool(predict_url), "feast_serve": HttpPool(feast_url)}
+
+    async def predict(user: int) -> bool:
+        status, body = await http["predict"].post_json({"user_id": user})
+        return status == 200 and body["predictions"][0]["user_id"] == user
+
+    async def feast_serve(user: int) -> bool:
+        request = {"feature_service": FEATURE_SERVICE, "entities": {"user_id": [user]}}
+        status, body = await http["feast_serve"].post_json(request)
+        return status == 200 and all(s == "PRESENT" for s in body["results"][1]["statuses"])
+
+    async def valkey_hgetall(user: int) -> bool:
+        return bool(await kv.hgetall(feast_key(user)))
+
+    calls = {"predict": predict, "feast_serve": feast_serve, "valkey_hgetall": valkey_hgetall}
+    total = int(rate * seconds)
+    latencies = {t: [] for t in TARGETS}
+    errors = {t: 0 for t in TARGETS}
+    examples: dict[str, str] = {}
+
+    async def one(target: str, user: int, due: float) -> None:
+        try:
+            ok = await asyncio.wait_for(calls[target](user), timeout)
+        except Exception as exc:  # noqa: BLE001 - counted, and one example kept
+            ok = False
+            examples.setdefault(target, f"{type(exc).__name__}: {exc}")
+        if ok:
+            latencies[target].append(time.perf_counter() - due)
+        else:
+            errors[target] += 1
+
+    for target in TARGETS:  # warm the connections and both servers' code paths
+        for user in users[:20]:
+            await one(target, user, time.perf_counter())
+    latencies, errors = {t: [] for t in TARGETS}, {t: 0 for t in TARGETS}
+
+    tasks = []
+    started = time.perf_counter() + 0.1  # uvloop's loop.time() ticks in whole ms
+    for k in range(total):
+        user = users[k % len(users)]
+        for offset, target in enumerate(TARGETS):
+            due = started + k / rate + offset / (rate * len(TARGETS))
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(target, user, due)))
+    await asyncio.gather(*tasks)
+    achieved = total / (time.perf_counter() - started)
+    for pool in http.values():
+        pool.close()
+    await kv.aclose()
+
+    results = {}
+    for target in TARGETS:
+        ms = np.asarray(latencies[target]) * 1000
+        results[target] = {
+            "requests": total,
+            "errors": errors[target],
+            "p50_ms": round(float(np.percentile(ms, 50)), 2) if len(ms) else None,
+            "p99_ms": round(float(np.percentile(ms, 99)), 2) if len(ms) else None,
+            "max_ms": round(float(ms.max()), 2) if len(ms) else None,
+            "error_example": examples.get(target),
+            "achieved_rate": round(achieved, 1),
+        }
+    return results
+
+
+async def bench(args: argparse.Namespace, folder: Path) -> dict[str, dict]:
+    import httpx
+
+    store = get_store()
+    users = known_users(store, args.users, args.seed)
+    env = {**os.environ}
+    ours_port, feast_port = free_port(), free_port()
+    ours_log, feast_log = folder / "serving.log", folder / "feast_serve.log"
+    ours = start(
+        [sys.executable, "-m", "serving"],
+        Path.cwd(),
+        {**env, "INCOME_SERVE_HOST": "127.0.0.1", "INCOME_SERVE_PORT": str(ours_port)},
+        ours_log,
+    )
+    feast_cli = str(Path(sys.executable).parent / "feast")
+    feast = start(
+        [feast_cli, "serve", "-h", "127.0.0.1", "-p", str(feast_port), "--no-access-log"]
+        + ["--max-requests", "10000000"],
+        FEATURE_REPO,
+        env,
+        feast_log,
+    )
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            await wait_ready(client, f"http://127.0.0.1:{ours_port}/health", ours, ours_log)
+            await wait_ready(client, f"http://127.0.0.1:{feast_port}/health", feast, feast_log)
+        print(f"{len(users)} known users; service on :{ours_port}, feast serve on :{feast_port}", flush=True)
+        print(f"running {args.rate:g} requests/s per target for {args.seconds:g} s ...", flush=True)
+        return await run_load(
+            users,
+            args.rate,
+            args.seconds,
+            args.timeout,
+            f"http://127.0.0.1:{ours_port}/predict",
+            f"http://127.0.0.1:{feast_port}/get-online-features",
+        )
+    finally:
+        for process in (ours, feast):
+            process.terminate()
+        for process in (ours, feast):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=200, help="requests per second, per target")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--users", type=int, default=1000, help="distinct random known users")
+    parser.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds before a request counts as failed"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    load_runtime_env()
+    configure_environment()
+    folder = bench_dir("serving")
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    print(f"machine: {machine()}")
+    results = asyncio.run(bench(args, folder))
+    command = f"python -m benchmarks.serving --rate {args.rate:g} --seconds {args.seconds:g}"
+    print(f"\n`{command}` (open loop, loopback, targets interleaved in one run)\n")
+    print("| target | requests | errors | p50 (ms) | p99 (ms) | max (ms) |\n|---|---|---|---|---|---|")
+    for target in TARGETS:
+        r = results[target]
+        print(
+            f"| {LABELS[target]} | {r['requests']:,} | {r['errors']} "
+            f"| {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} |"
+        )
+    for target in TARGETS:
+        if results[target]["error_example"]:
+            print(f"{target}: e.g. {results[target]['error_example']}")
+    ours, feast = results["predict"]["p99_ms"], results["feast_serve"]["p99_ms"]
+    print(
+        f"\nachieved rate {results['predict']['achieved_rate']} per target; /predict p99 / feast serve p99 = "
+        f"{ours / feast:.2f}"
+        if ours and feast
+        else ""
+    )
+    (folder / "result.json").write_text(
+        json.dumps({"machine": machine(), "command": command, "results": results}, indent=2)
+    )
+
+
+if __name__ == "__main__":
+    main()
