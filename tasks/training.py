@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 
 import mlflow
@@ -71,7 +72,9 @@ def build_training_set(cfg: TrainingConfig) -> TrainingSet:
     root = cfg.offline_store or offline_store_uri()
     labels = read_labels(root)
     upstream = lineage.as_tags(lineage.read_manifest(root))
+    started = time.perf_counter()
     df = point_in_time_training_set(store, labels)
+    join_seconds = time.perf_counter() - started
     digest = fingerprint(df)["sha256"]  # content-addressed: a model version's training set stays put
     saved = save_training_set(
         df, str(runtime_dir() / "training_sets" / f"training_set-{digest[:16]}.parquet")
@@ -93,6 +96,7 @@ def build_training_set(cfg: TrainingConfig) -> TrainingSet:
             {"training_set_rows": saved["rows"], "valid_share": cfg.valid_share, "test_share": cfg.test_share}
             | {f"search_{k}": v for k, v in asdict(cfg.search).items()}
         )
+        mlflow.log_metric("training_set_seconds", join_seconds)
         train, _, _ = split_by_time(df, cfg.valid_share, cfg.test_share)
         log_figure(target_rate_figure(train), "exploration/target_rate_per_category.png")
     return TrainingSet(
