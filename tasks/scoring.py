@@ -39,7 +39,9 @@ class ScoringConfig:
     population_uri: str = ""  # parquet or CSV with a user_id column; empty: every user of the offline store
     predictions_uri: str = ""  # empty: <runtime>/predictions
     offline_store: str = ""  # empty: $INCOME_OFFLINE_STORE or .runtime/offline_store
-    engine: str = ""  # point-in-time join: empty = the store's Feast offline store, or "asof" (DuckDB)
+    # Point-in-time join: "asof" (DuckDB plan from the Feast registry; keeps users whose features
+    # have all expired, with nulls) or the store's Feast offline store ("file", "spark").
+    engine: str = "asof"
     threshold: float = 0.5  # probability at which predicted_label is 1
     partitions: int = 0  # scoring partitions; 0: Spark's default parallelism
 
@@ -57,6 +59,7 @@ class ScoringSummary:
     population: str
     model_loads: int  # model loads across Python workers (once per worker)
     batches: int  # Arrow batches scored
+    users_without_features: int  # every view older than its TTL (or none yet) as of as_of
     training_set_uri: str
 
 
@@ -104,6 +107,7 @@ def score_batch(cfg: ScoringConfig) -> ScoredBatch:
         population=population,
         model_loads=written.model_loads,
         batches=written.batches,
+        users_without_features=int(features[FEATURES].isna().all(axis=1).sum()),
         training_set_uri=model.tags.get("training_set_uri", ""),
     )
     current_context().logging.info("batch scoring: %s", asdict(summary))
@@ -174,7 +178,9 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
         prediction_psi=round(result.prediction.psi, 6),
         report_path=str(path),
         mlflow_run_id=run.info.run_id,
-        ks_statistic={d.feature: round(d.ks_statistic, 6) for d in result.features if d.ks_statistic is not None},
+        ks_statistic={
+            d.feature: round(d.ks_statistic, 6) for d in result.features if d.ks_statistic is not None
+        },
         reference_rows=len(reference),
         batch_rows=len(batch),
     )
