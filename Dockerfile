@@ -29,6 +29,7 @@ ENV JAVA_HOME=/opt/java \
     PATH=/opt/venv/bin:/opt/java/bin:$PATH \
     SPARK_HOME=/opt/venv/lib/python${PYTHON_VERSION}/site-packages/pyspark \
     PYTHONPATH=/app \
+    PYSPARK_PYTHON=/opt/venv/bin/python \
     PYTHONUNBUFFERED=1 \
     FLYTE_LOCAL_CACHE_ENABLED=false
 COPY --from=build /opt/venv /opt/venv

@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := .tools/bin/uv
 # Local runs read .runtime/env; Flyte's local cache stays off (its entries point into /tmp).
-RUN := set -a; [ -f .runtime/env ] && . .runtime/env; set +a; export FLYTE_LOCAL_CACHE_ENABLED=false;
+RUN := set -a; [ -f .runtime/env ] && . .runtime/env; set +a; export FLYTE_LOCAL_CACHE_ENABLED=false PYSPARK_PYTHON=$(CURDIR)/$(PY);
 
 .PHONY: setup up down status demo test lint bench mlflow-ui rollback image register package lineage clean
 
@@ -30,9 +30,11 @@ down: ## Stop the local services.
 status:
 	@$(PY) -m income.valkey_server status
 
-demo: up ## Run the system end to end on synthetic data: features -> training -> registry.
+demo: up ## The whole system on synthetic data: features -> training -> batch scoring -> a live prediction.
 	@$(RUN) $(VENV)/bin/pyflyte run workflows/feature_pipeline.py feature_pipeline
 	@$(RUN) $(VENV)/bin/pyflyte run workflows/training_pipeline.py training_pipeline
+	@$(RUN) $(VENV)/bin/pyflyte run workflows/batch_scoring.py batch_scoring
+	@$(RUN) $(PY) -m serving.demo
 	@$(RUN) $(PY) -m income.summary
 
 .PHONY: serve

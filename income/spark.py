@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 SPARK_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.shuffle.partitions": "8",
@@ -21,6 +24,8 @@ def local_session(app_name: str = "income", cores: int = 2):
     from income.java import ensure_java
 
     ensure_java()
+    # Python workers must run this interpreter (the venv), not whatever python3 is on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(f"local[{cores}]").appName(app_name)
     for key, value in {**SPARK_CONF, "spark.sql.shuffle.partitions": str(cores)}.items():
         builder = builder.config(key, value)

@@ -44,6 +44,27 @@ def _print_champion() -> None:
     print("  MLflow UI: make mlflow-ui  ·  rollback: make rollback")
 
 
+def _print_scoring() -> None:
+    """Batch predictions and the demo's online prediction, when they exist."""
+    import json
+
+    predictions = runtime_dir() / "predictions"
+    partitions = sorted(p for p in predictions.glob("as_of=*") if p.is_dir())
+    if partitions:
+        print(f"\nBatch scoring     {len(partitions)} partition(s) in {predictions}")
+        print(f"  latest          {partitions[-1].name} ({_rows(partitions[-1]):,} predictions)")
+    for report in sorted((runtime_dir() / "reports").glob("drift-*.html"))[-1:]:
+        print(f"  drift report    {report}")
+    answer = runtime_dir() / "reports" / "demo-prediction.json"
+    if answer.exists():
+        body = json.loads(answer.read_text())
+        first = (body.get("predictions") or [body])[0]
+        print(
+            f"\nOnline /predict   user {first.get('user_id')}: probability {first.get('probability'):.4f}, "
+            f"label {first.get('label')}, model v{first.get('model_version')}"
+        )
+
+
 def main() -> None:
     load_runtime_env()
     root = Path(offline_store_uri())
@@ -69,6 +90,7 @@ def main() -> None:
     for report in sorted((runtime_dir() / "reports").glob("*.html")):
         print(f"  report           {show(report)}")
     _print_champion()
+    _print_scoring()
     print("\nExplore: `cd feature_repo && feast feature-views list` (after `source .runtime/env`)")
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 from flytekit import StructuredDataset, current_context, task
 from flytekitplugins.spark import Spark
 
+from income import lineage
 from income.drift import DriftSummary, drift_report
 from income.feature_store import FEATURE_SERVICE, get_store
 from income.model import CATEGORICAL, FEATURES, NUMERIC
@@ -29,7 +30,8 @@ from income.scoring import (
 from income.settings import offline_store_uri, runtime_dir
 from income.tracking import MODEL_NAME, configure
 from tasks.decks import show
-from tasks.resources import MEDIUM, SPARK_CONF
+from tasks.features import execution_id
+from tasks.resources import LARGE, LONG, MEDIUM, SPARK_CONF
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,15 @@ def _summary_html(s: ScoringSummary) -> str:
     return f"<table>{rows}</table>"
 
 
-@task(task_config=Spark(spark_conf=SPARK_CONF), enable_deck=True, retries=0)
+# Retrying is safe: a re-run for the same as_of replaces its partition.
+@task(
+    task_config=Spark(spark_conf=SPARK_CONF),
+    requests=MEDIUM,
+    limits=LARGE,
+    timeout=LONG,
+    retries=2,
+    enable_deck=True,
+)
 def score_batch(cfg: ScoringConfig) -> ScoredBatch:
     """Check the model's feature contract, join features as of T, score on Spark, swap in the partition."""
     spark = current_context().spark_session
@@ -115,7 +125,7 @@ def score_batch(cfg: ScoringConfig) -> ScoredBatch:
     return ScoredBatch(summary=summary, features=StructuredDataset(dataframe=features))
 
 
-@task(requests=MEDIUM, enable_deck=True, retries=1)
+@task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2, enable_deck=True)
 def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftSummary:
     """PSI / KS of the batch's features and predictions against the champion's training set; MLflow + Deck."""
     configure()
@@ -129,8 +139,12 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
     reference = pd.read_parquet(scoring.training_set_uri)
     model = mlflow.pyfunc.load_model(f"models:/{scoring.model_name}/{scoring.model_version}")
     reference_predictions = model.predict(reference[FEATURES])
+    # Users with no feature row inside the TTL are scored on imputed values only; comparing
+    # them with the training set would measure staleness, not drift, so they are left out.
     batch = features.open(pd.DataFrame).all()
+    batch = batch[batch[FEATURES].notna().any(axis=1)]
     predictions = read_predictions(scoring.predictions_root, as_of)
+    predictions = predictions[predictions["user_id"].isin(batch["user_id"])]
     result = drift_report(
         reference,
         batch,
@@ -142,7 +156,8 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
         context={
             "model": f"{scoring.model_name} v{scoring.model_version}",
             "reference": f"{scoring.training_set_uri} ({len(reference):,} rows)",
-            "batch": f"{scoring.path} ({len(batch):,} users, {scoring.population})",
+            "batch": f"{scoring.path} ({len(batch):,} users with features, {scoring.population})",
+            "left out": f"{scoring.users_without_features:,} users without features inside the TTL",
         },
     )
     reports = runtime_dir() / "reports"
@@ -171,6 +186,19 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
         )
         mlflow.log_artifact(str(path), artifact_path="drift")
     show("Drift report", result.html)
+    upstream = lineage.read_manifest(offline_store_uri())
+    lineage.record(
+        "batch_scoring",
+        flyte_execution_id=execution_id(),
+        model_version=scoring.model_version,
+        model_name=scoring.model_name,
+        as_of=scoring.as_of,
+        predictions=scoring.path,
+        rows=scoring.rows,
+        feature_run_id=upstream.get("id"),
+        drift_mlflow_run_id=run.info.run_id,
+        drifted=result.drifted,
+    )
     return DriftSummary(
         drifted=result.drifted,
         psi={d.feature: round(d.psi, 6) for d in result.features},

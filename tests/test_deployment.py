@@ -45,7 +45,7 @@ def _tasks(package) -> dict[str, object]:
 
 def test_every_workflow_is_packaged(package):
     names = {spec.template.id.name for spec in package["workflows"]}
-    assert {FEATURES, TRAINING} <= names
+    assert {FEATURES, TRAINING, "workflows.batch_scoring.batch_scoring"} <= names
 
 
 def test_spark_step_is_a_spark_task_with_its_configuration(package):
@@ -70,7 +70,11 @@ def test_launch_plans_carry_their_schedules(package):
         for lp in package["launch_plans"]
         if lp.spec.entity_metadata.HasField("schedule")
     }
-    assert schedules == {"feature_pipeline_daily": "0 2 * * *", "training_pipeline_weekly": "0 3 * * 0"}
+    assert schedules == {
+        "feature_pipeline_daily": "0 2 * * *",
+        "training_pipeline_weekly": "0 3 * * 0",
+        "batch_scoring_daily": "0 4 * * *",
+    }
 
 
 def test_every_task_uses_the_image_and_sets_resources_and_retries(package):

@@ -1,0 +1,68 @@
+"""`python -m serving.demo`: start the service, ask it for one real prediction, stop it.
+
+The user is one whose latest features are online (from the last batch-scoring partition when
+there is one, so the online answer can be set beside the batch one). The answer is printed
+and saved to .runtime/reports/demo-prediction.json for the demo summary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+
+from income.settings import load_runtime_env, runtime_dir
+from income.valkey_server import free_port
+
+
+def _a_user_with_fresh_features() -> int:
+    from income.feature_store import FEATURE_SERVICE, get_store
+    from income.scoring import read_predictions
+
+    store = get_store()
+    candidates = read_predictions(str(runtime_dir() / "predictions"))["user_id"].drop_duplicates()
+    for user in candidates.sample(min(len(candidates), 200), random_state=0):
+        online = store.get_online_features(
+            features=store.get_feature_service(FEATURE_SERVICE), entity_rows=[{"user_id": int(user)}]
+        ).to_dict()
+        if online["age"][0] is not None:
+            return int(user)
+    raise RuntimeError("no scored user has features online: run the feature pipeline first")
+
+
+def main() -> None:
+    load_runtime_env()
+    port = free_port()
+    env = {**os.environ, "INCOME_SERVE_HOST": "127.0.0.1", "INCOME_SERVE_PORT": str(port)}
+    server = subprocess.Popen([sys.executable, "-m", "serving"], env=env, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the service did not become healthy on {base}")
+            time.sleep(0.5)
+        user = _a_user_with_fresh_features()
+        answer = httpx.post(f"{base}/predict", json={"user_id": user}, timeout=10)
+        answer.raise_for_status()
+        body = answer.json()
+        print(f"\nPOST {base}/predict {{\"user_id\": {user}}} ->")
+        print(json.dumps(body, indent=2))
+        (runtime_dir() / "reports").mkdir(parents=True, exist_ok=True)
+        (runtime_dir() / "reports" / "demo-prediction.json").write_text(json.dumps(body, indent=2))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
