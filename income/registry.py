@@ -80,7 +80,9 @@ def register_and_gate(
     new model version.
     """
     client = MlflowClient()
-    version = str(mlflow.register_model(f"runs:/{run_id}/model", name, tags=tags).version)
+    # MLflow 3 keeps models as their own entities: register the one the run logged.
+    model_uri = MlflowClient().get_run(run_id).data.tags.get("model_uri", f"runs:/{run_id}/model")
+    version = str(mlflow.register_model(model_uri, name, tags=tags).version)
     client.set_registered_model_alias(name, CHALLENGER, version)
     challenger_auc = roc_auc_on(f"models:/{name}/{version}", test)
 

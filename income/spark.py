@@ -26,6 +26,8 @@ def local_session(app_name: str = "income", cores: int = 2):
     ensure_java()
     # Python workers must run this interpreter (the venv), not whatever python3 is on PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # The host name may resolve to an unrouted address; a local session talks to itself.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.master(f"local[{cores}]").appName(app_name)
     for key, value in {**SPARK_CONF, "spark.sql.shuffle.partitions": str(cores)}.items():
         builder = builder.config(key, value)

@@ -53,8 +53,9 @@ def _print_scoring() -> None:
     if partitions:
         print(f"\nBatch scoring     {len(partitions)} partition(s) in {predictions}")
         print(f"  latest          {partitions[-1].name} ({_rows(partitions[-1]):,} predictions)")
-    for report in sorted((runtime_dir() / "reports").glob("drift-*.html"))[-1:]:
-        print(f"  drift report    {report}")
+    drift = sorted((runtime_dir() / "reports").glob("drift-*.html"), key=lambda p: p.stat().st_mtime)
+    if drift:
+        print(f"  drift report    {drift[-1]}")
     answer = runtime_dir() / "reports" / "demo-prediction.json"
     if answer.exists():
         body = json.loads(answer.read_text())
@@ -88,7 +89,8 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - a summary reports, it does not fail
         print(f"  online store     not reachable ({exc})")
     for report in sorted((runtime_dir() / "reports").glob("*.html")):
-        print(f"  report           {show(report)}")
+        if not report.name.startswith("drift-"):  # one per as_of: the latest is shown below
+            print(f"  report           {show(report)}")
     _print_champion()
     _print_scoring()
     print("\nExplore: `cd feature_repo && feast feature-views list` (after `source .runtime/env`)")

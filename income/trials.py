@@ -127,7 +127,7 @@ def pip_requirements() -> list[str]:
 
 
 def log_model(model, example: pd.DataFrame) -> str:
-    """Log the fitted model as the `income.model.IncomeClassifier` pyfunc; return its URI."""
+    """Log the model as the `income.model.IncomeClassifier` pyfunc in the active run; return its URI."""
     with tempfile.TemporaryDirectory() as folder:
         artifacts = model.save(Path(folder))
         info = mlflow.pyfunc.log_model(
@@ -139,6 +139,7 @@ def log_model(model, example: pd.DataFrame) -> str:
             input_example=example[FEATURES].head(5),
             pip_requirements=pip_requirements(),
         )
+    mlflow.set_tag("model_uri", info.model_uri)  # what income.registry registers
     return info.model_uri
 
 

@@ -42,7 +42,9 @@ def load_raw_records(raw_csv: FlyteFile | None, cfg: FeaturePipelineConfig) -> R
         return RawRecords(StructuredDataset(dataframe=records), str(raw_csv.path), file_hash(path))
     from income.synthetic import generate_records
 
-    records = generate_records(cfg.users, seed=cfg.seed, invalid_share=cfg.invalid_share)
+    records = generate_records(
+        cfg.users, seed=cfg.seed, start=cfg.start, end=cfg.end, invalid_share=cfg.invalid_share
+    )
     source = f"synthetic(users={cfg.users}, seed={cfg.seed})"
     return RawRecords(StructuredDataset(dataframe=records), source, content_hash(records))
 
