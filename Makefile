@@ -8,7 +8,7 @@ UV := .tools/bin/uv
 # Local runs read .runtime/env; Flyte's local cache stays off (its entries point into /tmp).
 RUN := set -a; [ -f .runtime/env ] && . .runtime/env; set +a; export FLYTE_LOCAL_CACHE_ENABLED=false PYSPARK_PYTHON=$(CURDIR)/$(PY) SPARK_LOCAL_IP=127.0.0.1;
 
-.PHONY: setup up down status demo test lint bench mlflow-ui rollback image register package lineage clean
+.PHONY: setup up down status demo test lint bench adult mlflow-ui rollback image register package lineage clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -50,6 +50,15 @@ lint: setup
 bench: up ## Benchmarks (see benchmarks/README.md); results go to the README by hand.
 	@$(RUN) $(PY) -m benchmarks.feature_generation
 	@$(RUN) $(PY) -m benchmarks.materialization
+
+ADULT_CSV ?= ../shared/data/adult/adult_train.csv
+ADULT := $(CURDIR)/.runtime/adult
+adult: up ## Features and training on the real UCI Adult CSV, kept apart in .runtime/adult/ and Valkey db 1.
+	@$(RUN) export INCOME_RUNTIME=$(ADULT) INCOME_OFFLINE_STORE=$(ADULT)/offline_store VALKEY_DB=1 \
+		FEAST_REGISTRY_PATH=$(ADULT)/feast/registry.db MLFLOW_TRACKING_URI=sqlite:///$(ADULT)/mlflow/mlflow.db \
+		MLFLOW_ARTIFACTS_DESTINATION=$(ADULT)/mlflow/artifacts; \
+	$(VENV)/bin/pyflyte run workflows/feature_pipeline.py feature_pipeline --raw_csv $(ADULT_CSV) && \
+	$(VENV)/bin/pyflyte run workflows/training_pipeline.py training_pipeline && $(PY) -m income.summary
 
 mlflow-ui: setup ## The MLflow UI on the local tracking store (http://127.0.0.1:5000).
 	@$(RUN) $(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.runtime/mlflow/mlflow.db}" \

@@ -51,6 +51,7 @@ class ValkeySettings:
     host: str
     port: int
     password: str
+    db: int = 0  # a second data set (e.g. the real Adult data) can live beside the demo's
 
     @classmethod
     def from_env(cls) -> ValkeySettings:
@@ -64,18 +65,23 @@ class ValkeySettings:
             host=os.environ.get("VALKEY_HOST", "127.0.0.1"),
             port=int(os.environ["VALKEY_PORT"]),
             password=secret("VALKEY_PASSWORD", "valkey-password"),
+            db=int(os.environ.get("VALKEY_DB", "0")),
         )
 
     @property
     def feast_connection_string(self) -> str:
-        """Feast's redis connection string: host:port[,password=...]."""
-        base = f"{self.host}:{self.port}"
-        return f"{base},password={self.password}" if self.password else base
+        """Feast's redis connection string: host:port[,db=N][,password=...]."""
+        parts = [f"{self.host}:{self.port}"]
+        if self.db:
+            parts.append(f"db={self.db}")
+        if self.password:
+            parts.append(f"password={self.password}")
+        return ",".join(parts)
 
     def client(self):
         import valkey
 
-        return valkey.Valkey(host=self.host, port=self.port, password=self.password or None)
+        return valkey.Valkey(host=self.host, port=self.port, password=self.password or None, db=self.db)
 
 
 def offline_store_uri() -> str:

@@ -193,9 +193,9 @@ def test_training_rows_are_point_in_time_correct(history, pipeline_env, tmp_path
         by_asof = build_training_set(store, labels, engine="asof")
         if feast_drops_rows:
             with pytest.raises(AssertionError, match="rows for"):
-                build_training_set(store, labels)
+                build_training_set(store, labels, engine="feast")
         else:
-            assert_same_rows(build_training_set(store, labels), expected)
+            assert_same_rows(build_training_set(store, labels, engine="feast"), expected)
     assert_same_rows(by_asof, expected)
 
     # Directly: each view's value comes from its latest row at or before the label, within the TTL.
