@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 
@@ -26,6 +27,11 @@ def artifact_root() -> str:
 
 def configure() -> str:
     """Point MLflow at the tracking store and make sure the experiment exists; return its id."""
+    # MLflow narrates every artifact copy at INFO and warns that a Python model is pickled
+    # (ours is, by design: the model carries its preprocessing); keep the pipelines' output readable.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = tracking_uri()
     token = secret("MLFLOW_TRACKING_TOKEN", "mlflow-token")  # a tracking server's bearer token
     if token:
