@@ -96,10 +96,27 @@ class HttpPool:
             f"POST {self.path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(payload)}\r\n\r\n"
         ).encode()
-        reader, writer = self.idle.pop() if self.idle else await asyncio.open_connection(self.host, self.port)
+        # A kept-alive connection may have been closed by the server while idle (uvicorn's
+        # keep-alive timeout is 5 s): like any HTTP client, send again once on a new one
+        # when a reused connection fails before a single response byte.
+        while True:
+            reused = bool(self.idle)
+            reader, writer = (
+                self.idle.pop() if reused else await asyncio.open_connection(self.host, self.port)
+            )
+            try:
+                writer.write(head + payload)
+                header = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                writer.close()
+                if reused and not getattr(exc, "partial", b""):
+                    continue
+                raise
+            except BaseException:
+                writer.close()
+                raise
+            break
         try:
-            writer.write(head + payload)
-            header = await reader.readuntil(b"\r\n\r\n")
             status = int(header.split(b" ", 2)[1])
             length = next(
                 int(line.split(b":", 1)[1])
