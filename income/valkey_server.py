@@ -102,10 +102,24 @@ class ValkeyServer:
             time.sleep(0.05)
 
 
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _default_port() -> int:
+    """DEFAULT_PORT, or a free port when another server (another checkout's) holds it."""
+    return DEFAULT_PORT if _port_is_free(DEFAULT_PORT) else free_port()
+
+
 def _local_server() -> ValkeyServer:
     data_dir = runtime_dir() / "valkey"
     conf = data_dir / "valkey.conf"
-    port, password = int(os.environ.get("VALKEY_PORT", DEFAULT_PORT)), None
+    port, password = int(os.environ.get("VALKEY_PORT", 0)) or _default_port(), None
     if conf.exists():  # keep the password and port across restarts
         for line in conf.read_text().splitlines():
             key, _, value = line.partition(" ")
