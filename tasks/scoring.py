@@ -185,7 +185,7 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
             }
         )
         mlflow.log_artifact(str(path), artifact_path="drift")
-    show("Drift report", result.html)
+    show("Drift", result.html)
     upstream = lineage.read_manifest(offline_store_uri())
     lineage.record(
         "batch_scoring",
