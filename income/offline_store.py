@@ -35,39 +35,42 @@ class TableInfo:
     rows: int
 
 
-def _filesystem(df: DataFrame, uri: str):
-    jvm = df.sparkSession._jvm
+def _filesystem(spark, uri: str):
+    jvm = spark._jvm
     path = jvm.org.apache.hadoop.fs.Path(uri)
-    conf = df.sparkSession._jsc.hadoopConfiguration()
-    return path.getFileSystem(conf), jvm.org.apache.hadoop.fs.Path
+    return path.getFileSystem(spark._jsc.hadoopConfiguration()), jvm.org.apache.hadoop.fs.Path
 
 
 def table_uri(root: str, name: str) -> str:
     return f"{root.rstrip('/')}/{name}"
 
 
+def swap_into_place(spark, staging: str, target: str) -> None:
+    """Replace `target` by the fully written `staging` folder: old -> trash, staging -> target."""
+    fs, Path = _filesystem(spark, target)
+    trash = f"{staging}-replaced"
+    fs.mkdirs(Path(target).getParent())
+    if fs.exists(Path(target)) and not fs.rename(Path(target), Path(trash)):
+        raise OSError(f"could not move the old {target} aside")
+    if not fs.rename(Path(staging), Path(target)):
+        raise OSError(f"could not move {staging} into place as {target}")
+    fs.delete(Path(trash), True)
+
+
 def write_table(df: DataFrame, root: str, name: str) -> TableInfo:
     """Write `df` as the table `name` under `root`, partitioned by event year, atomically."""
     uri = table_uri(root, name)
-    run = uuid.uuid4().hex[:12]
-    staging = table_uri(root, f"{STAGING}/{name}-{run}")
-    trash = table_uri(root, f"{STAGING}/{name}-{run}-replaced")
+    staging = table_uri(root, f"{STAGING}/{name}-{uuid.uuid4().hex[:12]}")
     partitioned = df.withColumn(PARTITION_COLUMN, F.year(TIMESTAMP))
     partitioned.write.mode("errorifexists").partitionBy(PARTITION_COLUMN).parquet(staging)
     rows = df.sparkSession.read.parquet(staging).count()
-
-    fs, Path = _filesystem(df, uri)
-    if fs.exists(Path(uri)) and not fs.rename(Path(uri), Path(trash)):
-        raise OSError(f"could not move the old table {uri} aside")
-    if not fs.rename(Path(staging), Path(uri)):
-        raise OSError(f"could not move {staging} into place as {uri}")
-    fs.delete(Path(trash), True)
+    swap_into_place(df.sparkSession, staging, uri)
     return TableInfo(name=name, uri=uri, rows=rows)
 
 
 def remove_stale_staging(df: DataFrame, root: str) -> None:
     """Delete what crashed runs left in the staging folder."""
-    fs, Path = _filesystem(df, root)
+    fs, Path = _filesystem(df.sparkSession, root)
     fs.delete(Path(table_uri(root, STAGING)), True)
 
 

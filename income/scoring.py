@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,7 +30,7 @@ import pandas as pd
 
 from income.feature_store import FEATURE_SERVICE
 from income.model import FEATURES
-from income.offline_store import STAGING, _filesystem, table_uri
+from income.offline_store import STAGING, swap_into_place, table_uri
 from income.schema import ENTITY_KEY, FEATURE_TABLES, LABEL, TIMESTAMP
 from income.training_set import ASOF, build_training_set
 
@@ -329,17 +328,6 @@ class ScoredPartition:
     batches: int
 
 
-def use_driver_python(spark) -> None:
-    """Local mode: run Python workers with the driver's interpreter.
-
-    Without PYSPARK_PYTHON, PySpark starts workers with `python3` from PATH, which is often
-    another environment than the driver's (e.g. a venv that is not activated). In a
-    cluster the image sets it.
-    """
-    if spark.sparkContext.master.startswith("local") and "PYSPARK_PYTHON" not in os.environ:
-        spark.sparkContext.pythonExec = sys.executable
-
-
 def ship_model(spark, model: ResolvedModel) -> tuple[str, Path]:
     """Download the model version once on the driver and ship it to the executors.
 
@@ -373,7 +361,6 @@ def score_and_write(
     """
     from pyspark.sql import functions as F
 
-    use_driver_python(spark)
     spark_file, downloads = ship_model(spark, model)
     loads = spark.sparkContext.accumulator(0)
     batches = spark.sparkContext.accumulator(0)
@@ -394,7 +381,6 @@ def score_and_write(
     target = partition_uri(predictions_root, as_of)
     run = uuid.uuid4().hex[:12]
     staging = table_uri(predictions_root, f"{STAGING}/{AS_OF}={as_of_label(as_of)}-{run}")
-    trash = f"{staging}-replaced"
     try:
         scored.write.mode("errorifexists").parquet(staging)
     finally:
@@ -402,13 +388,7 @@ def score_and_write(
     written = spark.read.parquet(staging)
     stats = written.agg(F.count("*").alias("rows"), F.avg("predicted_label").alias("positive")).first()
 
-    fs, HPath = _filesystem(written, target)
-    fs.mkdirs(HPath(predictions_root))
-    if fs.exists(HPath(target)) and not fs.rename(HPath(target), HPath(trash)):
-        raise OSError(f"could not move the old partition {target} aside")
-    if not fs.rename(HPath(staging), HPath(target)):
-        raise OSError(f"could not move {staging} into place as {target}")
-    fs.delete(HPath(trash), True)
+    swap_into_place(spark, staging, target)
     return ScoredPartition(
         uri=target,
         rows=int(stats["rows"]),
