@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := .tools/bin/uv
 # Local runs read .runtime/env; Flyte's local cache stays off (its entries point into /tmp).
-RUN := set -a; [ -f .runtime/env ] && . .runtime/env; set +a; export FLYTE_LOCAL_CACHE_ENABLED=false PYSPARK_PYTHON=$(CURDIR)/$(PY) SPARK_LOCAL_IP=127.0.0.1 PYTHONWARNINGS=ignore::DeprecationWarning;
+RUN := set -a; [ -f .runtime/env ] && . .runtime/env; set +a; export FLYTE_LOCAL_CACHE_ENABLED=false SPARK_LOCAL_IP=127.0.0.1 PYTHONWARNINGS=ignore::DeprecationWarning;
 
 .PHONY: setup up down status demo test lint bench adult mlflow-ui rollback image register package lineage clean
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 import sys
 
+# Spark starts its Python workers with PYSPARK_PYTHON, else `python3` from PATH, which is
+# often another environment than this one (a venv that is not activated). Every Spark task
+# imports this module before its session starts; the image sets the variable itself.
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
 SPARK_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.shuffle.partitions": "8",
@@ -24,8 +29,6 @@ def local_session(app_name: str = "income", cores: int = 2):
     from income.java import ensure_java
 
     ensure_java()
-    # Python workers must run this interpreter (the venv), not whatever python3 is on PATH.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # The host name may resolve to an unrouted address; a local session talks to itself.
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.master(f"local[{cores}]").appName(app_name)
