@@ -158,13 +158,12 @@ def _key_encoder(project: str, version: int) -> Callable[[int], bytes]:
     return lambda user: b"%s%s%s%s\r\n" % (length, prefix, user.to_bytes(8, "little", signed=True), suffix)
 
 
-def _hset_commands(
-    store, plans: list[_ViewPlan], end: datetime, batch_size: int
-) -> Iterator[tuple[int, bytes]]:
+def _hset_commands(store, plans: list[_ViewPlan], reader) -> Iterator[tuple[int, bytes]]:
     """Batches of pipelined HSET commands in RESP: (number of commands, bytes to send).
 
     One HSET per user sets every view's fields and `_ts:<view>`, the layout Feast's
-    Redis online store reads (fields are murmur3 hashes of `<view>:<feature>`).
+    Redis online store reads (fields are murmur3 hashes of `<view>:<feature>`). `reader`
+    streams Arrow batches of the latest rows (_latest_rows_sql).
     """
     key = _key_encoder(store.config.project, store.config.entity_key_serialization_version)
     fields = {
@@ -173,34 +172,27 @@ def _hset_commands(
     }
     ts_fields = {p.name: _bulk(f"_ts:{p.name}".encode()) for p in plans}
     hset = _bulk(b"HSET")
-    with duckdb.connect(config={"threads": 2, "memory_limit": "2GB"}) as con:
-        reader = con.sql(_latest_rows_sql(plans, end)).to_arrow_reader(batch_size)
-        for batch in reader:
-            users = batch.column(ENTITY_KEY).to_pylist()
-            columns = {
-                name: batch.column(name).to_pylist()
-                for name in batch.schema.names
-                if not name.endswith(TIMESTAMP) and name != ENTITY_KEY
-            }
-            stamps = {p.name: _timestamps(batch.column(p.ts_column)) for p in plans}
-            commands = []
-            for i, user in enumerate(users):
-                parts = [hset, key(user)]
-                for p in plans:
-                    stamp = stamps[p.name][i]
-                    if stamp is None:  # no row of this view for the user in the window
-                        continue
-                    parts += (ts_fields[p.name], stamp)
-                    for field, column, encode in fields[p.name]:
-                        parts += (field, encode(columns[column][i]))
-                commands.append(b"*%d\r\n" % len(parts))
-                commands.extend(parts)
-            yield len(users), b"".join(commands)
-
-
-def count_users(plans: list[_ViewPlan], end: datetime) -> int:
-    with duckdb.connect(config={"threads": 2, "memory_limit": "2GB"}) as con:
-        return con.execute(f"SELECT count(*) FROM ({_latest_rows_sql(plans, end)})").fetchone()[0]
+    for batch in reader:
+        users = batch.column(ENTITY_KEY).to_pylist()
+        columns = {
+            name: batch.column(name).to_pylist()
+            for name in batch.schema.names
+            if not name.endswith(TIMESTAMP) and name != ENTITY_KEY
+        }
+        stamps = {p.name: _timestamps(batch.column(p.ts_column)) for p in plans}
+        commands = []
+        for i, user in enumerate(users):
+            parts = [hset, key(user)]
+            for p in plans:
+                stamp = stamps[p.name][i]
+                if stamp is None:  # no row of this view for the user in the window
+                    continue
+                parts += (ts_fields[p.name], stamp)
+                for field, column, encode in fields[p.name]:
+                    parts += (field, encode(columns[column][i]))
+            commands.append(b"*%d\r\n" % len(parts))
+            commands.extend(parts)
+        yield len(users), b"".join(commands)
 
 
 def _send_pipelined(client, count: int, commands: bytes) -> None:
@@ -233,14 +225,18 @@ def materialize_latest(
     started = time.perf_counter()
     plans = _plans(store, service_name)
     end = end or latest_event_time(store, service_name)
-    total = count_users(plans, end) if show_progress else None
-    with tqdm(total=total, unit="user", desc="materialize → valkey", disable=not show_progress) as bar:
-        for count, commands in _hset_commands(store, plans, end, batch_size):
-            _send_pipelined(client, count, commands)
-            bar.update(count)
+    with duckdb.connect(config={"threads": 2, "memory_limit": "2GB"}) as con:
+        # The latest rows are computed once: counted for the progress bar, then streamed.
+        con.sql(f"CREATE TEMP TABLE latest AS {_latest_rows_sql(plans, end)}")
+        ((users,),) = con.sql("SELECT count(*) FROM latest").fetchall()
+        reader = con.sql("SELECT * FROM latest").to_arrow_reader(batch_size)
+        with tqdm(total=users, unit="user", desc="materialize → valkey", disable=not show_progress) as bar:
+            for count, commands in _hset_commands(store, plans, reader):
+                _send_pipelined(client, count, commands)
+                bar.update(count)
     max_ttl = max(p.ttl for p in plans)
     return MaterializationReport(
-        users=bar.n,
+        users=users,
         views=[p.name for p in plans],
         start=(end - max_ttl).isoformat(),
         end=end.isoformat(),
