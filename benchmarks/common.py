@@ -59,3 +59,14 @@ def run_child(module: str, args: list[str], env: dict[str, str]) -> dict:
 def peak_rss_mib() -> float:
     """Peak resident memory of this process (Linux reports KiB)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def random_column(rng, kind, n: int):
+    """n random values of a benchmark column: "int" (0..99), "float" (0..60) or a list of choices."""
+    import numpy as np
+
+    if kind == "int":
+        return rng.integers(0, 100, n)
+    if kind == "float":
+        return rng.random(n) * 60
+    return np.asarray(kind, dtype=object)[rng.integers(0, len(kind), n)]

@@ -18,7 +18,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import bench_dir, machine, peak_rss_mib, private_valkey, run_child
+from benchmarks.common import bench_dir, machine, peak_rss_mib, private_valkey, random_column, run_child
 from income.offline_store import write_parquet_atomically
 
 VIEW_COLUMNS = {
@@ -60,12 +60,7 @@ def make_tables(root, users: int, rows_per_user: int = 2, seed: int = 1) -> None
         ts = pd.to_datetime("2025-01-01", utc=True) + pd.to_timedelta(offsets, unit="s")
         data = {"user_id": user_id, "event_timestamp": ts.astype("datetime64[us, UTC]")}
         for name, kind in columns.items():
-            if kind == "int":
-                data[name] = rng.integers(0, 100, n)
-            elif kind == "float":
-                data[name] = rng.random(n) * 60
-            else:
-                data[name] = np.asarray(kind, dtype=object)[rng.integers(0, len(kind), n)]
+            data[name] = random_column(rng, kind, n)
         write_parquet_atomically(pd.DataFrame(data), f"{root}/{view}/event_year=2025/part-0.parquet")
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import bench_dir, machine, peak_rss_mib, run_child
+from benchmarks.common import bench_dir, machine, peak_rss_mib, random_column, run_child
 from benchmarks.materialization import VIEW_COLUMNS
 from income.offline_store import write_parquet_atomically
 
@@ -55,12 +55,7 @@ def make_tables(root: Path, labels: int, seed: int = 1) -> None:
     for view, columns in VIEW_COLUMNS.items():
         data = {}
         for name, kind in columns.items():
-            if kind == "int":
-                data[name] = rng.integers(0, 100, labels)
-            elif kind == "float":
-                data[name] = rng.random(labels) * 60
-            else:
-                data[name] = np.asarray(kind, dtype=object)[rng.integers(0, len(kind), labels)]
+            data[name] = random_column(rng, kind, labels)
         tables[view] = data
     for name, data in tables.items():
         frame = pd.DataFrame({"user_id": user_id, "event_timestamp": ts, **data})

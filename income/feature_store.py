@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from income.settings import PROJECT_ROOT, ValkeySettings, load_runtime_env, runtime_dir
+from income.settings import PROJECT_ROOT, ValkeySettings, load_runtime_env, offline_store_uri, runtime_dir
 
 FEATURE_REPO = PROJECT_ROOT / "feature_repo"
 FEATURE_SERVICE = "income_v1"
@@ -32,7 +32,7 @@ def configure_environment(valkey: ValkeySettings | None = None) -> None:
     valkey = valkey or ValkeySettings.from_env()
     os.environ["FEAST_VALKEY_CONNECTION"] = valkey.feast_connection_string
     os.environ.setdefault("FEAST_REGISTRY_PATH", str(runtime_dir() / "feast" / "registry.db"))
-    os.environ.setdefault("INCOME_OFFLINE_STORE", str(runtime_dir() / "offline_store"))
+    os.environ.setdefault("INCOME_OFFLINE_STORE", offline_store_uri())
     os.environ.setdefault("INCOME_OFFLINE_ENGINE", DEFAULT_OFFLINE_ENGINE)
     Path(os.environ["FEAST_REGISTRY_PATH"]).parent.mkdir(parents=True, exist_ok=True)
 

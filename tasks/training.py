@@ -72,6 +72,7 @@ def build_training_set(cfg: TrainingConfig) -> TrainingSet:
     root = cfg.offline_store or offline_store_uri()
     labels = read_labels(root)
     upstream = lineage.as_tags(lineage.read_manifest(root))
+    definitions = definitions_version()
     started = time.perf_counter()
     df = point_in_time_training_set(store, labels)
     join_seconds = time.perf_counter() - started
@@ -87,7 +88,7 @@ def build_training_set(cfg: TrainingConfig) -> TrainingSet:
                 "flyte_execution_id": execution_id(),
                 "git_commit": git_commit(),
                 "feature_service": FEATURE_SERVICE,
-                "feast_definitions_version": definitions_version(),
+                "feast_definitions_version": definitions,
                 "training_set_sha256": saved["sha256"],
                 **upstream,
             }
@@ -105,7 +106,7 @@ def build_training_set(cfg: TrainingConfig) -> TrainingSet:
         sha256=saved["sha256"],
         feature_service=FEATURE_SERVICE,
         feature_refs=refs,
-        definitions_version=definitions_version(),
+        definitions_version=definitions,
         parent_run_id=parent.info.run_id,
         valid_share=cfg.valid_share,
         test_share=cfg.test_share,
