@@ -55,7 +55,7 @@ def main() -> None:
         answer = httpx.post(f"{base}/predict", json={"user_id": user}, timeout=10)
         answer.raise_for_status()
         body = answer.json()
-        print(f"\nPOST {base}/predict {{\"user_id\": {user}}} ->")
+        print(f'\nPOST {base}/predict {{"user_id": {user}}} ->')
         print(json.dumps(body, indent=2))
         (runtime_dir() / "reports").mkdir(parents=True, exist_ok=True)
         (runtime_dir() / "reports" / "demo-prediction.json").write_text(json.dumps(body, indent=2))
