@@ -1,7 +1,7 @@
 """Load the latest feature values into the online store (Valkey), fast and in bounded memory.
 
 Same result as `feast materialize START END` for the feature service's views: for each
-user, the latest row of each view with START < event_timestamp <= END, written in Feast's
+user, the latest row of each view with START <= event_timestamp <= END, written in Feast's
 Redis layout (so `FeatureStore.get_online_features` and `feast serve` read it). Instead of
 loading whole tables into pandas and converting row by row, DuckDB picks the latest rows
 and joins the views per user, Arrow batches stream out of it, values are encoded once per
@@ -88,7 +88,7 @@ def _latest_rows_sql(plans: list[_ViewPlan], end: datetime) -> str:
         selects.append(
             f'{p.name} AS (SELECT {ENTITY_KEY}, {TIMESTAMP} AS "{p.ts_column}", {cols} '
             f"FROM read_parquet('{_parquet_glob(p.source_uri)}') "
-            f"WHERE {TIMESTAMP} > TIMESTAMPTZ '{start.isoformat()}' "
+            f"WHERE {TIMESTAMP} >= TIMESTAMPTZ '{start.isoformat()}' "
             f"AND {TIMESTAMP} <= TIMESTAMPTZ '{end.isoformat()}' "
             f"QUALIFY row_number() OVER (PARTITION BY {ENTITY_KEY} ORDER BY {TIMESTAMP} DESC) = 1)"
         )

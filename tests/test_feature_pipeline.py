@@ -22,7 +22,7 @@ def read_table(uri: str) -> pd.DataFrame:
 def fresh_users(snapshot: dict[str, pd.DataFrame], published) -> list[int]:
     """Users with a record inside the materialization window (the views' TTL before its end)."""
     latest = snapshot["demographic"].groupby(ENTITY_KEY)[TIMESTAMP].max()
-    return sorted(latest[latest > pd.Timestamp(published.window_start)].index)
+    return sorted(latest[latest >= pd.Timestamp(published.window_start)].index)
 
 
 @pytest.fixture(scope="module")
