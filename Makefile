@@ -8,14 +8,17 @@ UV := .tools/bin/uv
 # Local runs read .runtime/env; Flyte's local cache stays off (its entries point into /tmp).
 RUN := set -a; [ -f .runtime/env ] && . .runtime/env; set +a; export FLYTE_LOCAL_CACHE_ENABLED=false SPARK_LOCAL_IP=127.0.0.1 PYTHONWARNINGS=ignore::DeprecationWarning;
 
-.PHONY: setup up down status demo test lint bench adult mlflow-ui rollback image register package lineage clean
+.PHONY: setup up down status demo test lint bench adult mlflow-ui feast-ui rollback image register package lineage clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
+# The project's packages (income, tasks, ...) are importable from anywhere in the venv, as
+# PYTHONPATH=/app does in the image: the `feast` CLI imports feature_repo/, which reads income.
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PYTHON)
+	$(PY) -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "income_ml.pth").write_text("$(CURDIR)\n")'
 	touch $@
 
 setup: $(VENV)/.synced ## Create the virtualenv from the lock and find (or provision) Java.
@@ -68,6 +71,9 @@ mlflow-ui: setup ## The MLflow UI on the local tracking store (http://127.0.0.1:
 	@$(RUN) $(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.runtime/mlflow/mlflow.db}" \
 		--default-artifact-root "$${MLFLOW_ARTIFACTS_DESTINATION:-$(CURDIR)/.runtime/mlflow/artifacts}" \
 		--host 127.0.0.1 --port $${MLFLOW_PORT:-5000}
+
+feast-ui: up ## Feast's UI on the registry (http://127.0.0.1:8888); run the feature pipeline first.
+	@$(RUN) cd feature_repo && ../$(VENV)/bin/feast ui --host 127.0.0.1 --port $${FEAST_UI_PORT:-8888}
 
 rollback: setup ## The red button: move the champion alias back to the previous champion.
 	@$(RUN) $(PY) -m income.registry rollback

@@ -131,6 +131,9 @@ def _local_server() -> ValkeyServer:
 
 
 def write_env(server: ValkeyServer, java_home: Path) -> Path:
+    """The connection settings as `export` lines: what the Makefile, the code and the `feast` CLI read."""
+    from income.feature_store import DEFAULT_OFFLINE_ENGINE
+
     root = runtime_dir()
     lines = {
         "INCOME_RUNTIME": root,
@@ -138,7 +141,9 @@ def write_env(server: ValkeyServer, java_home: Path) -> Path:
         "VALKEY_PORT": server.port,
         "VALKEY_PASSWORD": server.password,
         "INCOME_OFFLINE_STORE": root / "offline_store",
+        "INCOME_OFFLINE_ENGINE": os.environ.get("INCOME_OFFLINE_ENGINE", DEFAULT_OFFLINE_ENGINE),
         "FEAST_REGISTRY_PATH": root / "feast" / "registry.db",
+        "FEAST_VALKEY_CONNECTION": server.settings.feast_connection_string,
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
         "MLFLOW_ARTIFACTS_DESTINATION": root / "mlflow" / "artifacts",
         "JAVA_HOME": java_home,
