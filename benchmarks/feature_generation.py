@@ -36,7 +36,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from benchmarks.common import bench_dir, machine, peak_rss_mib, run_child
-from income.offline_store import PARTITION_COLUMN
+from income.offline_store import PARTITION_COLUMN, current
 from income.schema import (
     ENTITY_KEY,
     FEATURE_TABLES,
@@ -91,7 +91,7 @@ def generate_child(users: int, raw: Path) -> None:
 
 def spark_child(raw: Path, out: Path) -> None:
     """The pipeline's Spark step on `raw`, writing to `out`; prints a JSON line."""
-    from income.offline_store import remove_stale_staging, write_table
+    from income.offline_store import new_version, publish, seal, write_table
     from income.spark import local_session
     from spark_jobs import build_feature_tables
 
@@ -103,11 +103,12 @@ def spark_child(raw: Path, out: Path) -> None:
 
     started = time.perf_counter()
     records = spark.read.parquet(str(raw))
-    remove_stale_staging(records, str(out))
-    rows = {}
+    version, written = new_version(), []
     for name, table in build_feature_tables(records).items():
-        rows[name] = write_table(table, str(out), name).rows
-        _progress(f"  spark: {name}: {rows[name]:,} rows at {time.perf_counter() - started:.1f} s")
+        written.append(write_table(table, str(out), version, name))
+        _progress(f"  spark: {name}: {written[-1].rows:,} rows at {time.perf_counter() - started:.1f} s")
+    seal(str(out), version, written)
+    rows = {t.name: t.rows for t in publish(str(out), version).tables.values()}
     seconds = time.perf_counter() - started
 
     jvm_pid = spark._jvm.java.lang.ProcessHandle.current().pid()
@@ -225,11 +226,13 @@ def _sample(folder: Path, users: list[int]) -> pd.DataFrame:
 def compare_outputs(spark_out: Path, duckdb_out: Path, users: list[int]) -> list[str]:
     """Differences between the two outputs: row counts per table, sampled users' rows."""
     problems = []
+    published = current(str(spark_out))
     for name in TABLES:
-        counts = [_dataset(out / name).count_rows() for out in (spark_out, duckdb_out)]
+        folders = (Path(published.uri(name)), duckdb_out / name)
+        counts = [_dataset(folder).count_rows() for folder in folders]
         if counts[0] != counts[1]:
             problems.append(f"{name}: {counts[0]:,} rows from Spark, {counts[1]:,} from DuckDB")
-        expected, actual = (_sample(out / name, users) for out in (spark_out, duckdb_out))
+        expected, actual = (_sample(folder, users) for folder in folders)
         if expected.empty:
             problems.append(f"{name}: no rows for the sampled users")
         try:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import bench_dir, machine, peak_rss_mib, private_valkey, random_column, run_child
-from income.offline_store import write_parquet_atomically
+from income.offline_store import publish_pandas_tables
 
 VIEW_COLUMNS = {
     "demographic": {
@@ -55,13 +55,15 @@ def make_tables(root, users: int, rows_per_user: int = 2, seed: int = 1) -> None
     rng = np.random.default_rng(seed)
     n = users * rows_per_user
     user_id = np.repeat(np.arange(1, users + 1, dtype=np.int64), rows_per_user)
+    tables = {}
     for view, columns in VIEW_COLUMNS.items():
         offsets = rng.integers(0, 600 * 86_400, n)
         ts = pd.to_datetime("2025-01-01", utc=True) + pd.to_timedelta(offsets, unit="s")
         data = {"user_id": user_id, "event_timestamp": ts.astype("datetime64[us, UTC]")}
         for name, kind in columns.items():
             data[name] = random_column(rng, kind, n)
-        write_parquet_atomically(pd.DataFrame(data), f"{root}/{view}/event_year=2025/part-0.parquet")
+        tables[view] = pd.DataFrame(data)
+    publish_pandas_tables(str(root), tables)
 
 
 def child(kind: str) -> None:

@@ -34,6 +34,7 @@ import numpy as np
 
 from benchmarks.common import bench_dir, machine
 from income.feature_store import FEATURE_REPO, FEATURE_SERVICE, configure_environment, get_store
+from income.offline_store import current
 from income.settings import ValkeySettings, load_runtime_env, offline_store_uri
 from income.valkey_server import free_port
 
@@ -49,7 +50,8 @@ def known_users(store, count: int, seed: int) -> list[int]:
     """`count` random users of the offline store that have features online."""
     import pyarrow.dataset as ds
 
-    ids = ds.dataset(f"{offline_store_uri()}/demographic", format="parquet", partitioning="hive")
+    demographic = current(offline_store_uri()).uri("demographic")
+    ids = ds.dataset(demographic, format="parquet", partitioning="hive")
     users = np.unique(ids.to_table(columns=["user_id"]).column("user_id").to_numpy())
     sample = np.random.default_rng(seed).choice(users, min(len(users), count * 2), replace=False).tolist()
     online = store.get_online_features(

@@ -31,7 +31,7 @@ import pandas as pd
 
 from benchmarks.common import bench_dir, machine, peak_rss_mib, random_column, run_child
 from benchmarks.materialization import VIEW_COLUMNS
-from income.offline_store import write_parquet_atomically
+from income.offline_store import current, current_or_none, publish_pandas_tables
 
 KINDS = ("handwritten", "asof", "duckdb", "spark", "file")
 RECORDS_PER_USER = 3
@@ -50,18 +50,17 @@ def make_tables(root: Path, labels: int, seed: int = 1) -> None:
     clash = np.r_[False, (user_id[1:] == user_id[:-1]) & (offsets[1:] <= offsets[:-1])]
     offsets[clash] += 1
     ts = pd.Series((START + pd.to_timedelta(offsets, unit="s")).astype("datetime64[us, UTC]"))
-    year = ts.dt.year.to_numpy()
     tables = {"labels": {"label": (rng.random(labels) < 0.24).astype("int64")}}
     for view, columns in VIEW_COLUMNS.items():
         data = {}
         for name, kind in columns.items():
             data[name] = random_column(rng, kind, labels)
         tables[view] = data
-    for name, data in tables.items():
-        frame = pd.DataFrame({"user_id": user_id, "event_timestamp": ts, **data})
-        for y in np.unique(year):
-            part = frame[year == y].reset_index(drop=True)
-            write_parquet_atomically(part, f"{root}/{name}/event_year={y}/part-0.parquet")
+    frames = {
+        name: pd.DataFrame({"user_id": user_id, "event_timestamp": ts, **data})
+        for name, data in tables.items()
+    }
+    publish_pandas_tables(str(root), frames)
 
 
 HANDWRITTEN_SQL = """
@@ -78,10 +77,11 @@ def handwritten(offline: str, labels: pd.DataFrame) -> pd.DataFrame:
     import duckdb
 
     selects, joins = [], []
+    published = current(offline)
     for view, columns in VIEW_COLUMNS.items():
         joins.append(
             f"ASOF LEFT JOIN (SELECT user_id, event_timestamp AS ts, {', '.join(columns)} "
-            f"FROM read_parquet('{offline}/{view}/**/*.parquet', hive_partitioning = false)) {view} "
+            f"FROM read_parquet('{published.uri(view)}/**/*.parquet', hive_partitioning = false)) {view} "
             f"ON l.user_id = {view}.user_id AND l.event_timestamp >= {view}.ts"
         )
         selects += [
@@ -188,7 +188,7 @@ def main() -> None:
     print(f"load before: {os.getloadavg()[0]:.2f} (1-minute average)")
     users = -(-args.labels // RECORDS_PER_USER)
     print(f"writing {args.labels:,} labels, {users:,} users x 4 views to {offline} ...", flush=True)
-    if not (offline / "labels").exists() or args.rewrite:
+    if current_or_none(str(offline)) is None or args.rewrite:
         make_tables(offline, args.labels)
     results = {}
     for kind in kinds:

@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from income.offline_store import FeatureSet, current
 from income.settings import PROJECT_ROOT, ValkeySettings, load_runtime_env, offline_store_uri, runtime_dir
 
 FEATURE_REPO = PROJECT_ROOT / "feature_repo"
@@ -24,6 +25,11 @@ FEATURE_SERVICE = "income_v1"
 OFFLINE_ENGINES = ("file", "duckdb", "spark")
 # Measured in benchmarks/training_set.py; see income.training_set for the numbers.
 DEFAULT_OFFLINE_ENGINE = "file"
+FEATURE_SET_TAG = "feature_set_version"  # on every data source: the offline-store version it reads
+
+
+class RegistryOutOfDateError(RuntimeError):
+    """The Feast registry serves another feature set version than the offline store publishes."""
 
 
 def configure_environment(valkey: ValkeySettings | None = None) -> None:
@@ -90,3 +96,34 @@ def apply_definitions(store) -> str:
     """Register entity, sources, views and service (as `feast apply` does); return the version."""
     store.apply(definitions())
     return definitions_version()
+
+
+def registry_feature_set_version(store, service_name: str = FEATURE_SERVICE) -> str:
+    """The offline-store version the registry's sources of `service_name` read (one for all views)."""
+    service = store.get_feature_service(service_name)
+    found = {
+        store.get_feature_view(p.name).batch_source.tags.get(FEATURE_SET_TAG, "")
+        for p in service.feature_view_projections
+    }
+    if len(found) != 1:
+        raise RegistryOutOfDateError(
+            f"the views of {service_name} read different feature sets: {sorted(found)}"
+        )
+    return found.pop()
+
+
+def published_feature_set(store, service_name: str = FEATURE_SERVICE) -> FeatureSet:
+    """The offline store's published feature set, which must be the one the registry serves.
+
+    Labels and populations are read from the offline store, features through the
+    registry: both must come from one version, or a training set would mix two runs.
+    """
+    published = current(offline_store_uri())
+    served = registry_feature_set_version(store, service_name)
+    if served != published.version:
+        raise RegistryOutOfDateError(
+            f"the Feast registry serves feature set {served!r} but the offline store publishes "
+            f"{published.version!r}: run `feast apply` in feature_repo/ (or the feature pipeline's "
+            "publish step) so that both name the same version"
+        )
+    return published

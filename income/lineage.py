@@ -1,9 +1,9 @@
 """Lineage: what each pipeline run read and wrote, from raw input to predictions.
 
 Each run appends one JSON record to `.runtime/lineage/runs.jsonl`; the feature pipeline also
-leaves `_lineage.json` in the offline store, so whatever reads those tables (training, batch
-scoring) knows which raw input and which feature run produced them, and copies that onto its
-MLflow run and model version tags (`lineage.*`).
+leaves `_lineage.json` in the feature set version it publishes, so whatever reads the published
+tables (training, batch scoring) knows which raw input and which feature run produced them, and
+copies that onto its MLflow run and model version tags (`lineage.*`).
 
     python -m income.lineage champion   # which raw data and features produced the champion?
     python -m income.lineage runs       # the latest pipeline runs
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from income.offline_store import current_or_none, read_text, version_uri, write_text_atomically
 from income.settings import load_runtime_env, runtime_dir
 
 MANIFEST = "_lineage.json"
@@ -53,17 +54,20 @@ def record(kind: str, **facts) -> dict:
     return entry
 
 
-def write_manifest(offline_root: str, entry: dict) -> None:
-    """Leave the feature run's lineage next to the tables it wrote (atomic replace)."""
-    target = Path(offline_root) / MANIFEST
-    temporary = target.with_suffix(".tmp")
-    temporary.write_text(json.dumps(entry, indent=2, default=str))
-    temporary.replace(target)
+def write_manifest(version_folder: str, entry: dict) -> None:
+    """Leave the feature run's lineage in the feature set version it wrote (atomic replace)."""
+    write_text_atomically(
+        f"{version_folder.rstrip('/')}/{MANIFEST}", json.dumps(entry, indent=2, default=str)
+    )
 
 
 def read_manifest(offline_root: str) -> dict:
-    path = Path(offline_root) / MANIFEST
-    return json.loads(path.read_text()) if path.exists() else {}
+    """The lineage of the published feature set; {} when there is none."""
+    published = current_or_none(offline_root)
+    if published is None:
+        return {}
+    text = read_text(f"{version_uri(offline_root, published.version)}/{MANIFEST}")
+    return json.loads(text) if text else {}
 
 
 def runs() -> list[dict]:

@@ -30,7 +30,7 @@ import pandas as pd
 
 from income.feature_store import FEATURE_SERVICE
 from income.model import FEATURES
-from income.offline_store import STAGING, swap_into_place, table_uri
+from income.offline_store import STAGING, current, swap_into_place, table_uri
 from income.schema import ENTITY_KEY, FEATURE_TABLES, LABEL, TIMESTAMP
 from income.training_set import ASOF, build_training_set
 
@@ -184,8 +184,9 @@ def partition_uri(predictions_root: str, as_of: pd.Timestamp) -> str:
 
 
 def population_from_offline_store(spark, offline_root: str):
-    """Distinct user_id over the feature tables (a Spark DataFrame with one column)."""
-    frames = [spark.read.parquet(table_uri(offline_root, t)).select(ENTITY_KEY) for t in FEATURE_TABLES]
+    """Distinct user_id over the published feature tables (a Spark DataFrame with one column)."""
+    published = current(offline_root)
+    frames = [spark.read.parquet(published.uri(t)).select(ENTITY_KEY) for t in FEATURE_TABLES]
     union = frames[0]
     for frame in frames[1:]:
         union = union.unionByName(frame)

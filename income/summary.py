@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from income.offline_store import current_or_none
 from income.schema import FEATURE_TABLES, LABEL_TABLE
 from income.settings import ValkeySettings, load_runtime_env, offline_store_uri, runtime_dir
 
@@ -75,10 +76,12 @@ def main() -> None:
         return str(path.relative_to(here)) if path.is_relative_to(here) else str(path)
 
     print("\nFeature pipeline outputs")
-    print(f"  offline store    {show(root)}")
-    for table in [*FEATURE_TABLES, LABEL_TABLE]:
-        if (root / table).exists():
-            print(f"    {table:<14} {_rows(root / table):>10,} rows")
+    published = current_or_none(str(root))
+    print(
+        f"  offline store    {show(root)}, feature set {published.version if published else 'none published'}"
+    )
+    for table in [*FEATURE_TABLES, LABEL_TABLE] if published else []:
+        print(f"    {table:<14} {published.tables[table].rows:>10,} rows")
     for quarantined in sorted((root / "quarantine").glob("*.parquet")):
         print(f"  quarantine       {show(quarantined)} ({_rows(quarantined):,} rows)")
     print(f"  Feast registry   {show(runtime_dir() / 'feast' / 'registry.db')} (feature service income_v1)")
@@ -93,7 +96,10 @@ def main() -> None:
             print(f"  report           {show(report)}")
     _print_champion()
     _print_scoring()
-    print("\nExplore: `cd feature_repo && feast feature-views list` (after `source .runtime/env`)")
+    print(
+        "\nExplore: `make feast-ui`, or in a shell: set -a; . .runtime/env; set +a; "
+        "cd feature_repo; feast feature-views list"
+    )
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ import pandas as pd
 import pyarrow as pa
 
 from income.feature_store import FEATURE_SERVICE
-from income.offline_store import write_parquet_atomically
+from income.offline_store import current, write_parquet_atomically
 from income.schema import ENTITY_KEY, LABEL, LABEL_TABLE, TIMESTAMP
 
 ASOF = "asof"
@@ -65,10 +65,10 @@ _PANDAS_DTYPES = {"Int64": "Int64", "Int32": "Int64", "Float64": "float64", "Flo
 
 
 def read_labels(offline_root: str) -> pd.DataFrame:
-    """The label table under `<offline_root>/labels` (partitioned parquet), sorted by time and user."""
+    """The label table of the published feature set under `offline_root`, sorted by time and user."""
     import pyarrow.dataset as ds
 
-    dataset = ds.dataset(f"{offline_root.rstrip('/')}/{LABEL_TABLE}", format="parquet", partitioning="hive")
+    dataset = ds.dataset(current(offline_root).uri(LABEL_TABLE), format="parquet", partitioning="hive")
     labels = dataset.to_table(columns=LABEL_COLUMNS).to_pandas()
     return _canonical_labels(labels)
 

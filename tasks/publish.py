@@ -1,4 +1,4 @@
-"""Register the Feast definitions and load the latest values into Valkey."""
+"""Publish a sealed feature set: make it the offline store's current version, `feast apply`, fill Valkey."""
 
 from __future__ import annotations
 
@@ -9,11 +9,16 @@ from flytekit import task
 from income import lineage
 from income.feature_store import FEATURE_SERVICE, apply_definitions, get_store
 from income.materialize import materialize_latest
+from income.offline_store import collect_garbage, publish, version_uri
 from income.settings import ValkeySettings
 from income.validation import ValidationSummary
+from tasks.config import FeaturePipelineConfig
 from tasks.decks import show
 from tasks.features import FeatureTables, execution_id
 from tasks.resources import LONG, MEDIUM, SMALL, VALKEY_SECRET
+
+# Unpublished versions younger than this may still be written by a running feature task.
+ABANDONED_AFTER = 3 * LONG
 
 
 @dataclass(frozen=True)
@@ -31,31 +36,42 @@ class PublishedFeatures:
     requests=SMALL, limits=MEDIUM, timeout=LONG, retries=2, enable_deck=True, secret_requests=[VALKEY_SECRET]
 )
 def publish_features(
-    tables: FeatureTables, raw_source: str, raw_sha256: str, validation: ValidationSummary
+    tables: FeatureTables,
+    raw_source: str,
+    raw_sha256: str,
+    validation: ValidationSummary,
+    cfg: FeaturePipelineConfig,
 ) -> PublishedFeatures:
-    """`feast apply` the definitions, materialize every user's latest values into Valkey, record lineage."""
-    valkey = ValkeySettings.from_env()
-    store = get_store(valkey)
-    version = apply_definitions(store)
-    report = materialize_latest(store, valkey.client(), FEATURE_SERVICE)
-    show(
-        "Online store",
-        f"<p>Feature service <b>{FEATURE_SERVICE}</b>, definitions {version}: "
-        f"{report.users:,} users written to Valkey {valkey.host}:{valkey.port} in "
-        f"{report.seconds} s (window {report.start} → {report.end}).</p>",
-    )
+    """Publish the run's tables together, `feast apply` them, materialize the latest values, record lineage.
+
+    The lineage manifest goes into the version before it is published; publishing is one
+    atomic replace, after which `feast apply` moves every Feast source to the new version.
+    """
     entry = lineage.record(
         "feature_pipeline",
         flyte_execution_id=execution_id(),
         raw={"source": raw_source, "sha256": raw_sha256, "rows": validation.rows},
         quarantined_rows=validation.quarantined_rows,
         offline_store=tables.offline_store,
+        feature_set_version=tables.version,
         tables={name: {"uri": uri, "rows": tables.rows[name]} for name, uri in tables.uris.items()},
         feature_service=FEATURE_SERVICE,
-        feast_definitions_version=version,
-        online_users=report.users,
     )
-    lineage.write_manifest(tables.offline_store, entry)
+    lineage.write_manifest(version_uri(tables.offline_store, tables.version), entry)
+    publish(tables.offline_store, tables.version)
+
+    valkey = ValkeySettings.from_env()
+    store = get_store(valkey)
+    version = apply_definitions(store)
+    report = materialize_latest(store, valkey.client(), FEATURE_SERVICE)
+    removed = collect_garbage(tables.offline_store, keep=cfg.keep_versions, abandoned_after=ABANDONED_AFTER)
+    show(
+        "Online store",
+        f"<p>Feature set <code>{tables.version}</code> published; feature service <b>{FEATURE_SERVICE}</b>, "
+        f"definitions {version}: {report.users:,} users written to Valkey {valkey.host}:{valkey.port} in "
+        f"{report.seconds} s (window {report.start} → {report.end}). "
+        f"Old versions removed: {len(removed)}.</p>",
+    )
     show("Lineage", lineage.html([(k, str(v)) for k, v in entry.items()]))
     return PublishedFeatures(
         feature_service=FEATURE_SERVICE,

@@ -61,7 +61,7 @@ def validate_raw_records(
     result = validate_records(
         records.open(pd.DataFrame).all(), source=source, max_invalid_share=cfg.max_invalid_share
     )
-    root = cfg.offline_store or offline_store_uri()
+    root = offline_store_uri()
     quarantine_uri = f"{root.rstrip('/')}/quarantine/{_slug(source)}.parquet"
     write_parquet_atomically(result.quarantine, quarantine_uri)
     show(

@@ -13,6 +13,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from income.model import FEATURES
+from income.offline_store import current
 from income.schema import ENTITY_KEY, FEATURE_TABLES, HISTORY_FEATURES, TIMESTAMP, VIEW_ATTRIBUTES
 from income.scoring import ContractMismatchError, PopulationError, population_from_file, read_predictions
 
@@ -25,7 +26,8 @@ VIEW_FEATURES = {**VIEW_ATTRIBUTES, "history": HISTORY_FEATURES}
 
 
 def _table(root: str, name: str) -> pd.DataFrame:
-    return ds.dataset(f"{root}/{name}", format="parquet", partitioning="hive").to_table().to_pandas()
+    """The published table `name` of the offline store under `root`."""
+    return ds.dataset(current(root).uri(name), format="parquet", partitioning="hive").to_table().to_pandas()
 
 
 def oracle_features(root: str, users: np.ndarray, as_of: pd.Timestamp) -> pd.DataFrame:

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from income.offline_store import write_parquet_atomically
+from income.offline_store import publish_pandas_tables
 from income.schema import ENTITY_KEY, LABEL, TIMESTAMP
 from income.training_set import (
     build_training_set,
@@ -88,8 +88,7 @@ def view_table(view: str, rows: list[tuple[int, pd.Timestamp]], rng: np.random.G
 
 
 def write_offline_store(root, tables: dict[str, pd.DataFrame]) -> None:
-    for name, df in tables.items():
-        write_parquet_atomically(df, f"{root}/{name}/event_year=2020/part-0.parquet")
+    publish_pandas_tables(str(root), tables)
 
 
 @contextmanager

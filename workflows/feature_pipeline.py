@@ -21,7 +21,7 @@ def feature_pipeline(
 ) -> PublishedFeatures:
     raw = load_raw_records(raw_csv=raw_csv, cfg=cfg)
     checked = validate_raw_records(records=raw.records, source=raw.source, cfg=cfg)
-    tables = build_features(valid=checked.valid, cfg=cfg)
+    tables = build_features(valid=checked.valid)
     return publish_features(
-        tables=tables, raw_source=raw.source, raw_sha256=raw.sha256, validation=checked.summary
+        tables=tables, raw_source=raw.source, raw_sha256=raw.sha256, validation=checked.summary, cfg=cfg
     )
