@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from income.model import FEATURES, fit
-from income.schema import LABEL
 
 pytestmark = pytest.mark.integration
 
@@ -102,7 +101,7 @@ def _logged_run(family: str, params: dict, train: pd.DataFrame, valid: pd.DataFr
 
 def test_promotion_gate_and_rollback(training_run):
     """Worse challengers stay challengers, a better one is promoted, rollback restores the old one."""
-    from income.registry import CHAMPION, register_and_gate, rollback
+    from income.registry import CHAMPION, HISTORY_TAG, ROLLED_BACK_TAG, register_and_gate, rollback
     from income.training_set import split_by_time
 
     name = "income-classifier-gate-test"  # its own registered model: the pipeline's stays untouched
@@ -127,6 +126,8 @@ def test_promotion_gate_and_rollback(training_run):
     strong = register_and_gate(strong_run, test, 0.01, {}, name)
     assert strong.promoted and champion() == strong.model_version
     assert strong.challenger_test_roc_auc >= strong.champion_test_roc_auc + 0.01
+    # The champion is scored on the same test rows as when it was the challenger.
+    assert strong.champion_test_roc_auc == weak.challenger_test_roc_auc
 
     worse = register_and_gate(
         _logged_run("decision_tree", {"max_depth": 2}, train, valid), test, 0.01, {}, name
@@ -139,7 +140,10 @@ def test_promotion_gate_and_rollback(training_run):
 
     assert rollback(name) == weak.model_version
     assert champion() == weak.model_version
-    assert LABEL in test.columns
+    assert json.loads(client.get_registered_model(name).tags[HISTORY_TAG]) == [weak.model_version]
+    assert ROLLED_BACK_TAG in client.get_model_version(name, strong.model_version).tags
+    with pytest.raises(RuntimeError, match="nothing to roll back to"):
+        rollback(name)  # the first champion has no predecessor
 
 
 def test_lineage_leads_from_the_champion_back_to_the_raw_input(training_run, feature_run):
