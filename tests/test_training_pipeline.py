@@ -157,3 +157,53 @@ def test_lineage_leads_from_the_champion_back_to_the_raw_input(training_run, fea
     assert "  table demographic" in chain
     logged = mlflow.artifacts.load_dict(f"runs:/{training_run.parent_run_id}/lineage.json")
     assert logged["model_version"] == training_run.decision.model_version
+
+
+def test_a_retried_select_and_register_changes_nothing(training_run):
+    """Flyte retries select_and_register (retries=2): a second attempt with the same inputs
+    registers no new version, returns the same outcome and leaves the champion history alone."""
+    from income.registry import HISTORY_TAG, MODEL_NAME
+    from income.trials import TrialResult
+    from tasks.training import TrainingConfig, TrainingSet, select_and_register
+
+    client = mlflow.MlflowClient()
+    registered = client.get_registered_model(MODEL_NAME)
+    versions = len(client.search_model_versions(f"name = '{MODEL_NAME}'"))
+    # The first attempt's inputs, rebuilt from what it recorded on the version and the runs.
+    tags = client.get_model_version(MODEL_NAME, training_run.decision.model_version).tags
+    parent = client.get_run(training_run.parent_run_id)
+    training_set = TrainingSet(
+        uri=tags["training_set_uri"],
+        rows=int(tags["training_set_rows"]),
+        sha256=tags["training_set_sha256"],
+        feature_service=tags["feature_service"],
+        feature_refs=tags["feature_refs"].split(","),
+        definitions_version=tags["feast_definitions_version"],
+        parent_run_id=training_run.parent_run_id,
+        valid_share=float(parent.data.params["valid_share"]),
+        test_share=float(parent.data.params["test_share"]),
+        lineage={k: v for k, v in tags.items() if k.startswith("lineage.")},
+    )
+    trials = mlflow.search_runs(
+        filter_string=f"tags.mlflow.parentRunId = '{training_run.parent_run_id}' "
+        "and attributes.status = 'FINISHED'",
+        output_format="list",
+    )
+    results = [
+        TrialResult(
+            trial_id=int(r.data.tags["trial_id"]),
+            model_family=r.data.params["model_family"],
+            run_id=r.info.run_id,
+            val_roc_auc=r.data.metrics["val_roc_auc"],
+            test_roc_auc=r.data.metrics["test_roc_auc"],
+            fit_seconds=r.data.metrics["fit_seconds"],
+        )
+        for r in trials
+    ] + [None]  # the failed trial
+
+    retry = select_and_register(training_set=training_set, results=results, cfg=TrainingConfig())
+
+    assert retry == training_run
+    assert len(client.search_model_versions(f"name = '{MODEL_NAME}'")) == versions
+    assert client.get_registered_model(MODEL_NAME).tags[HISTORY_TAG] == registered.tags[HISTORY_TAG]
+    assert client.get_registered_model(MODEL_NAME).aliases == registered.aliases
