@@ -30,7 +30,6 @@ class TrainingConfig:
     valid_share: float = 0.15  # later labels for model selection
     test_share: float = 0.15  # latest labels for the final evaluation and the promotion gate
     promotion_margin: float = 0.001  # test ROC AUC the challenger must gain over the champion
-    offline_store: str = ""  # empty: $INCOME_OFFLINE_STORE or .runtime/offline_store
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ def build_training_set(cfg: TrainingConfig) -> TrainingSet:
     store = get_store()
     service = store.get_feature_service(FEATURE_SERVICE)
     refs = [f"{p.name}:{f.name}" for p in service.feature_view_projections for f in p.features]
-    root = cfg.offline_store or offline_store_uri()
+    root = offline_store_uri()
     labels = read_labels(root)
     upstream = lineage.as_tags(lineage.read_manifest(root))
     definitions = definitions_version()

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from income.model import FEATURES, fit
-from income.schema import LABEL
 
 pytestmark = pytest.mark.integration
 
@@ -102,7 +101,7 @@ def _logged_run(family: str, params: dict, train: pd.DataFrame, valid: pd.DataFr
 
 def test_promotion_gate_and_rollback(training_run):
     """Worse challengers stay challengers, a better one is promoted, rollback restores the old one."""
-    from income.registry import CHAMPION, register_and_gate, rollback
+    from income.registry import CHAMPION, HISTORY_TAG, ROLLED_BACK_TAG, register_and_gate, rollback
     from income.training_set import split_by_time
 
     name = "income-classifier-gate-test"  # its own registered model: the pipeline's stays untouched
@@ -127,6 +126,8 @@ def test_promotion_gate_and_rollback(training_run):
     strong = register_and_gate(strong_run, test, 0.01, {}, name)
     assert strong.promoted and champion() == strong.model_version
     assert strong.challenger_test_roc_auc >= strong.champion_test_roc_auc + 0.01
+    # The champion is scored on the same test rows as when it was the challenger.
+    assert strong.champion_test_roc_auc == weak.challenger_test_roc_auc
 
     worse = register_and_gate(
         _logged_run("decision_tree", {"max_depth": 2}, train, valid), test, 0.01, {}, name
@@ -139,7 +140,10 @@ def test_promotion_gate_and_rollback(training_run):
 
     assert rollback(name) == weak.model_version
     assert champion() == weak.model_version
-    assert LABEL in test.columns
+    assert json.loads(client.get_registered_model(name).tags[HISTORY_TAG]) == [weak.model_version]
+    assert ROLLED_BACK_TAG in client.get_model_version(name, strong.model_version).tags
+    with pytest.raises(RuntimeError, match="nothing to roll back to"):
+        rollback(name)  # the first champion has no predecessor
 
 
 def test_lineage_leads_from_the_champion_back_to_the_raw_input(training_run, feature_run):
@@ -153,3 +157,53 @@ def test_lineage_leads_from_the_champion_back_to_the_raw_input(training_run, fea
     assert "  table demographic" in chain
     logged = mlflow.artifacts.load_dict(f"runs:/{training_run.parent_run_id}/lineage.json")
     assert logged["model_version"] == training_run.decision.model_version
+
+
+def test_a_retried_select_and_register_changes_nothing(training_run):
+    """Flyte retries select_and_register (retries=2): a second attempt with the same inputs
+    registers no new version, returns the same outcome and leaves the champion history alone."""
+    from income.registry import HISTORY_TAG, MODEL_NAME
+    from income.trials import TrialResult
+    from tasks.training import TrainingConfig, TrainingSet, select_and_register
+
+    client = mlflow.MlflowClient()
+    registered = client.get_registered_model(MODEL_NAME)
+    versions = len(client.search_model_versions(f"name = '{MODEL_NAME}'"))
+    # The first attempt's inputs, rebuilt from what it recorded on the version and the runs.
+    tags = client.get_model_version(MODEL_NAME, training_run.decision.model_version).tags
+    parent = client.get_run(training_run.parent_run_id)
+    training_set = TrainingSet(
+        uri=tags["training_set_uri"],
+        rows=int(tags["training_set_rows"]),
+        sha256=tags["training_set_sha256"],
+        feature_service=tags["feature_service"],
+        feature_refs=tags["feature_refs"].split(","),
+        definitions_version=tags["feast_definitions_version"],
+        parent_run_id=training_run.parent_run_id,
+        valid_share=float(parent.data.params["valid_share"]),
+        test_share=float(parent.data.params["test_share"]),
+        lineage={k: v for k, v in tags.items() if k.startswith("lineage.")},
+    )
+    trials = mlflow.search_runs(
+        filter_string=f"tags.mlflow.parentRunId = '{training_run.parent_run_id}' "
+        "and attributes.status = 'FINISHED'",
+        output_format="list",
+    )
+    results = [
+        TrialResult(
+            trial_id=int(r.data.tags["trial_id"]),
+            model_family=r.data.params["model_family"],
+            run_id=r.info.run_id,
+            val_roc_auc=r.data.metrics["val_roc_auc"],
+            test_roc_auc=r.data.metrics["test_roc_auc"],
+            fit_seconds=r.data.metrics["fit_seconds"],
+        )
+        for r in trials
+    ] + [None]  # the failed trial
+
+    retry = select_and_register(training_set=training_set, results=results, cfg=TrainingConfig())
+
+    assert retry == training_run
+    assert len(client.search_model_versions(f"name = '{MODEL_NAME}'")) == versions
+    assert client.get_registered_model(MODEL_NAME).tags[HISTORY_TAG] == registered.tags[HISTORY_TAG]
+    assert client.get_registered_model(MODEL_NAME).aliases == registered.aliases
