@@ -8,8 +8,9 @@ features of the feature service `income_v1` from Valkey through Feast (the async
 as `feast serve` does) and scores them with serving.scorer (the pyfunc's exact output).
 A background task asks the registry every INCOME_SERVE_RELOAD_SECONDS which version
 holds the alias and loads a new champion beside the old one, then swaps; a response
-names the version that scored it. A version that cannot be used (artifact store down,
-contract refused) is tried again after INCOME_SERVE_RETRY_SECONDS,
+names the version that scored it. A version is used only if its feature contract holds
+(income.contract, the check batch scoring makes too). A version that cannot be used
+(artifact store down, contract refused) is tried again after INCOME_SERVE_RETRY_SECONDS,
 the wait doubling per failure up to INCOME_SERVE_RETRY_MAX_SECONDS, for as long as the
 alias points at it; meanwhile the previous version, if any, keeps serving and /health
 names the version, the error and the time of the next try.
@@ -49,6 +50,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from income.contract import check_contract
 from income.feature_store import FEATURE_SERVICE, get_store
 from income.model import FEATURES
 from income.registry import CHAMPION
@@ -269,23 +271,12 @@ class Service:
         return str(version.version)
 
     def _load(self, version: str) -> LoadedModel:
-        """Load one registered version, refusing one trained on other features."""
+        """Load one registered version, refusing one without the feature contract of what is served."""
         import mlflow
 
         name = self.settings.model_name
         tags = self._registry().get_model_version(name, version).tags
-        served = {f"{view}:{f}" for view, features in self.views.items() for f in features}
-        trained_on = tags.get("feature_service")
-        if trained_on is not None and trained_on != FEATURE_SERVICE:
-            raise RuntimeError(
-                f"{name} v{version} was trained on feature service {trained_on!r}, not {FEATURE_SERVICE!r}"
-            )
-        refs = {r for r in tags.get("feature_refs", "").split(",") if r}
-        if refs and refs != served:
-            raise RuntimeError(
-                f"{name} v{version} was trained on features {sorted(refs ^ served)} that {FEATURE_SERVICE} "
-                "does not serve (or the reverse)"
-            )
+        check_contract(name, version, tags, self.store, FEATURE_SERVICE)
         pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         scorer = Scorer(pyfunc.unwrap_python_model().model)
         scorer.predict({f: [None] for f in FEATURES})  # warm up: first calls allocate

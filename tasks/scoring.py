@@ -11,13 +11,13 @@ from flytekit import StructuredDataset, current_context, task
 from flytekitplugins.spark import Spark
 
 from income import lineage
+from income.contract import check_contract
 from income.drift import DriftSummary, drift_report
 from income.feature_store import FEATURE_SERVICE, get_store
 from income.model import CATEGORICAL, FEATURES, NUMERIC
 from income.registry import CHAMPION
 from income.scoring import (
     as_of_label,
-    check_contract,
     features_as_of,
     parse_as_of,
     population_from_file,
@@ -90,7 +90,7 @@ def score_batch(cfg: ScoringConfig) -> ScoredBatch:
     configure()
     model = resolve_model(cfg.model_uri)
     store = get_store()
-    check_contract(model, store, FEATURE_SERVICE)
+    check_contract(model.name, model.version, model.tags, store, FEATURE_SERVICE)
 
     as_of = parse_as_of(cfg.as_of)
     if cfg.population_uri:

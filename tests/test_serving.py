@@ -228,7 +228,9 @@ def test_a_new_champion_is_served_without_restart_and_a_mismatched_one_is_refuse
         assert prediction["probability"] == float(_expected(name, online.iloc[[0]])[0])
 
         # Trained on another feature service: never served, the current champion stays.
-        foreign = _register(name, training_set, {"feature_service": "income_v0"})
+        foreign = _register(
+            name, training_set, {"feature_service": "income_v0", "feature_refs": contract["feature_refs"]}
+        )
         registry.set_registered_model_alias(name, "champion", foreign)
         time.sleep(RELOAD_SECONDS * 4)
         assert (
@@ -238,6 +240,37 @@ def test_a_new_champion_is_served_without_restart_and_a_mismatched_one_is_refuse
         health = client.get("/health").json()
         assert health["model"]["version"] == second
         assert "income_v0" in health["model"]["error"]
+    finally:
+        registry.set_registered_model_alias(name, "champion", first)
+    assert _wait_for_version(client, user, first)["model_version"] == first
+
+
+def test_a_version_without_a_feature_contract_is_refused_as_batch_scoring_refuses_it(
+    client, champion, online
+):
+    name, first, training_set = champion
+    registry = mlflow.MlflowClient()
+    user = int(online.user_id.iloc[0])
+    try:
+        untagged = _register(name, training_set, {})
+        registry.set_registered_model_alias(name, "champion", untagged)
+        health = _wait_until(
+            lambda: client.get("/health").json()["model"],
+            lambda model: model["version"] == untagged or f"v{untagged}" in (model["error"] or ""),
+        )
+        assert health["version"] == first  # never served: the previous champion stays
+        prediction = client.post("/predict", json={"user_id": user}).json()["predictions"][0]
+        assert prediction["model_version"] == first
+
+        # The same check, word for word, as batch scoring's (tasks.scoring.score_batch).
+        from income.contract import ContractMismatchError, check_contract
+        from income.feature_store import get_store
+
+        with pytest.raises(ContractMismatchError) as refused:
+            check_contract(name, untagged, registry.get_model_version(name, untagged).tags, get_store())
+        assert "has no feature contract" in str(refused.value)
+        assert health["error"] == f"cannot use {name} v{untagged}: {refused.value}"
+        assert health["failed_version"] == untagged
     finally:
         registry.set_registered_model_alias(name, "champion", first)
     assert _wait_for_version(client, user, first)["model_version"] == first
