@@ -38,9 +38,8 @@ from tasks.resources import LARGE, LONG, MEDIUM, SPARK_CONF
 class ScoringConfig:
     model_uri: str = f"models:/{MODEL_NAME}@{CHAMPION}"  # an alias or models:/<name>/<version>
     as_of: str = ""  # ISO-8601 (naive = UTC); empty: now
-    population_uri: str = ""  # parquet or CSV with a user_id column; empty: every user of the offline store
+    population_uri: str = ""  # parquet/CSV with a user_id column; empty: every user of $INCOME_OFFLINE_STORE
     predictions_uri: str = ""  # empty: <runtime>/predictions
-    offline_store: str = ""  # empty: $INCOME_OFFLINE_STORE or .runtime/offline_store
     # Point-in-time join: "asof" (DuckDB plan from the Feast registry; keeps users whose features
     # have all expired, with nulls) or the store's Feast offline store ("file", "spark").
     engine: str = "asof"
@@ -96,7 +95,7 @@ def score_batch(cfg: ScoringConfig) -> ScoredBatch:
     if cfg.population_uri:
         users, population = population_from_file(cfg.population_uri), cfg.population_uri
     else:
-        root = cfg.offline_store or offline_store_uri()
+        root = offline_store_uri()
         users, population = population_from_offline_store(spark, root).toPandas(), f"every user of {root}"
     features = features_as_of(store, users, as_of, engine=cfg.engine or None, spark=spark)
     frame = spark.createDataFrame(features, spark_feature_schema(store, FEATURE_SERVICE))
