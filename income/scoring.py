@@ -1,12 +1,12 @@
-"""Batch scoring: the champion's feature contract, the population, point-in-time features, Spark scoring.
+"""Batch scoring: the model version, the population, point-in-time features, Spark scoring.
 
 The flow (tasks/scoring.py wires it): resolve the model alias to a version and check its
-feature contract against the Feast registry; take the population (every user of the
-offline store, or the user_ids of a file); join their features as of one timestamp
-through income.training_set (Feast's offline store, or the DuckDB ASOF plan); score on
-Spark with `mapInPandas`, the model loaded once per Python worker; write the partition
-`<predictions>/as_of=<label>/` atomically (staging folder, then two renames), so a re-run
-for the same as_of replaces it.
+feature contract (income.contract, the same check the online service makes); take the
+population (every user of the offline store, or the user_ids of a file); join their
+features as of one timestamp through income.training_set (Feast's offline store, or the
+DuckDB ASOF plan); score on Spark with `mapInPandas`, the model loaded once per Python
+worker; write the partition `<predictions>/as_of=<label>/` atomically (staging folder,
+then two renames), so a re-run for the same as_of replaces it.
 
 The partition column `as_of` lives in the folder name only (hive style, as Spark and
 pyarrow expect): readers of the predictions root get it as the folder-safe label
@@ -58,10 +58,6 @@ _SPARK_TYPES = {
 }
 
 
-class ContractMismatchError(RuntimeError):
-    """The model was trained on other features than the feature service now serves."""
-
-
 class PopulationError(ValueError):
     """The population file is missing, unreadable or lacks usable user_ids."""
 
@@ -74,7 +70,7 @@ class ResolvedModel:
     tags: dict[str, str]
 
 
-# ---------------------------------------------------------------------------- model and contract
+# ---------------------------------------------------------------------------- model
 
 
 def parse_model_uri(model_uri: str) -> tuple[str, str | None, str | None]:
@@ -101,47 +97,6 @@ def resolve_model(model_uri: str) -> ResolvedModel:
         client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, version)
     )
     return ResolvedModel(name, str(found.version), f"models:/{name}/{found.version}", dict(found.tags))
-
-
-def service_refs(store, service_name: str = FEATURE_SERVICE) -> list[str]:
-    """'view:feature' for every feature of the service in the Feast registry, in its order."""
-    service = store.get_feature_service(service_name)
-    return [f"{p.name}:{f.name}" for p in service.feature_view_projections for f in p.features]
-
-
-def check_contract(model: ResolvedModel, store, service_name: str = FEATURE_SERVICE) -> list[str]:
-    """Refuse a model whose `feature_service` / `feature_refs` tags differ from the registry's service.
-
-    Returns the service's refs when they match; raises ContractMismatchError naming both sides.
-    """
-    who = f"model {model.name} v{model.version}"
-    tagged_service = model.tags.get("feature_service", "")
-    tagged_refs = [r for r in model.tags.get("feature_refs", "").split(",") if r]
-    if not tagged_service or not tagged_refs:
-        raise ContractMismatchError(
-            f"{who} has no feature contract (tags feature_service={tagged_service!r}, "
-            f"feature_refs={model.tags.get('feature_refs', '')!r}); scoring needs both"
-        )
-    if tagged_service != service_name:
-        raise ContractMismatchError(
-            f"{who} was trained on feature service {tagged_service!r}, but scoring reads {service_name!r}"
-        )
-    try:
-        registry_refs = service_refs(store, service_name)
-    except Exception as error:  # noqa: BLE001 - Feast raises its own not-found types
-        raise ContractMismatchError(
-            f"{who} needs feature service {service_name!r}, which the Feast registry does not hold: {error}"
-        ) from error
-    if set(tagged_refs) != set(registry_refs):
-        missing = sorted(set(tagged_refs) - set(registry_refs))
-        extra = sorted(set(registry_refs) - set(tagged_refs))
-        raise ContractMismatchError(
-            f"{who} feature_refs do not match feature service {service_name!r} in the Feast registry: "
-            f"the model expects {missing or 'nothing more'} that the registry lacks; the registry serves "
-            f"{extra or 'nothing more'} that the model was not trained on.\n"
-            f"  model:    {','.join(tagged_refs)}\n  registry: {','.join(registry_refs)}"
-        )
-    return registry_refs
 
 
 # ---------------------------------------------------------------------------- as_of and folders

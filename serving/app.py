@@ -8,7 +8,12 @@ features of the feature service `income_v1` from Valkey through Feast (the async
 as `feast serve` does) and scores them with serving.scorer (the pyfunc's exact output).
 A background task asks the registry every INCOME_SERVE_RELOAD_SECONDS which version
 holds the alias and loads a new champion beside the old one, then swaps; a response
-names the version that scored it.
+names the version that scored it. A version is used only if its feature contract holds
+(income.contract, the check batch scoring makes too). A version that cannot be used
+(artifact store down, contract refused) is tried again after INCOME_SERVE_RETRY_SECONDS,
+the wait doubling per failure up to INCOME_SERVE_RETRY_MAX_SECONDS, for as long as the
+alias points at it; meanwhile the previous version, if any, keeps serving and /health
+names the version, the error and the time of the next try.
 
 Configuration comes from the environment only (`.runtime/env` via load_runtime_env):
 
@@ -18,6 +23,8 @@ Configuration comes from the environment only (`.runtime/env` via load_runtime_e
 | INCOME_SERVE_MODEL | income-classifier | registered model to serve |
 | INCOME_SERVE_ALIAS | champion | its alias to follow |
 | INCOME_SERVE_RELOAD_SECONDS | 10 | how often the alias is checked |
+| INCOME_SERVE_RETRY_SECONDS | 2 | first wait before a version that failed is tried again |
+| INCOME_SERVE_RETRY_MAX_SECONDS | 60 | the longest wait between two tries (doubling up to it) |
 | INCOME_SERVE_VALKEY_TIMEOUT | 0.5 | seconds before Valkey counts as unreachable |
 | INCOME_SERVE_ACCESS_LOG | 0 | 1: uvicorn logs every request |
 | VALKEY_* / MLFLOW_TRACKING_URI / FEAST_REGISTRY_PATH | see README | the services |
@@ -29,9 +36,10 @@ import asyncio
 import logging
 import math
 import os
+import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, Request
@@ -42,6 +50,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from income.contract import check_contract
 from income.feature_store import FEATURE_SERVICE, get_store
 from income.model import FEATURES
 from income.registry import CHAMPION
@@ -64,6 +73,8 @@ class ServeSettings:
     model_name: str = MODEL_NAME
     alias: str = CHAMPION
     reload_seconds: float = 10.0
+    retry_seconds: float = 2.0
+    retry_max_seconds: float = 60.0
     valkey_timeout_seconds: float = 0.5
     access_log: bool = False
     valkey: ValkeySettings | None = None  # None: ValkeySettings.from_env() at startup
@@ -78,6 +89,8 @@ class ServeSettings:
             model_name=env.get("INCOME_SERVE_MODEL", cls.model_name),
             alias=env.get("INCOME_SERVE_ALIAS", cls.alias),
             reload_seconds=float(env.get("INCOME_SERVE_RELOAD_SECONDS", cls.reload_seconds)),
+            retry_seconds=float(env.get("INCOME_SERVE_RETRY_SECONDS", cls.retry_seconds)),
+            retry_max_seconds=float(env.get("INCOME_SERVE_RETRY_MAX_SECONDS", cls.retry_max_seconds)),
             valkey_timeout_seconds=float(env.get("INCOME_SERVE_VALKEY_TIMEOUT", cls.valkey_timeout_seconds)),
             access_log=env.get("INCOME_SERVE_ACCESS_LOG", "0") not in ("", "0", "false", "no"),
         )
@@ -158,7 +171,10 @@ class ModelStatus(BaseModel):
     version: str | None = None
     loaded_at: datetime | None = None
     fast_path: bool | None = Field(None, description="Compiled preprocessing (same output) in use.")
-    error: str | None = None
+    error: str | None = Field(None, description="Why the alias's version is not served, if it is not.")
+    failed_version: str | None = Field(None, description="The alias's version that could not be used.")
+    failed_attempts: int = Field(0, description="How many times in a row it failed.")
+    next_retry_at: datetime | None = Field(None, description="When it is tried again.")
 
 
 class ValkeyStatus(BaseModel):
@@ -181,6 +197,9 @@ class HealthResponse(BaseModel):
                         "loaded_at": "2025-03-01T10:00:00Z",
                         "fast_path": True,
                         "error": None,
+                        "failed_version": None,
+                        "failed_attempts": 0,
+                        "next_retry_at": None,
                     },
                     "valkey": {"ok": True, "address": "127.0.0.1:6390", "latency_ms": 0.2, "error": None},
                 }
@@ -212,6 +231,17 @@ class LoadedModel:
     loaded_at: datetime
 
 
+@dataclass(frozen=True)
+class LoadFailure:
+    """The alias's version could not be used `attempts` times in a row; next try at `retry_at`."""
+
+    version: str
+    error: str
+    attempts: int
+    retry_at: float  # time.monotonic(): immune to wall-clock jumps
+    next_retry_at: datetime  # the same moment on the wall clock, for /health
+
+
 @dataclass
 class Service:
     """Everything a request needs, built once at startup (see create_app's lifespan)."""
@@ -223,7 +253,7 @@ class Service:
     views: dict[str, list[str]]  # view -> its features in the service
     model: LoadedModel | None = None
     model_error: str | None = None
-    _failed_version: str | None = None
+    failure: LoadFailure | None = None
     _client: object = None
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -241,30 +271,29 @@ class Service:
         return str(version.version)
 
     def _load(self, version: str) -> LoadedModel:
-        """Load one registered version, refusing one trained on other features."""
+        """Load one registered version, refusing one without the feature contract of what is served."""
         import mlflow
 
         name = self.settings.model_name
         tags = self._registry().get_model_version(name, version).tags
-        served = {f"{view}:{f}" for view, features in self.views.items() for f in features}
-        trained_on = tags.get("feature_service")
-        if trained_on is not None and trained_on != FEATURE_SERVICE:
-            raise RuntimeError(
-                f"{name} v{version} was trained on feature service {trained_on!r}, not {FEATURE_SERVICE!r}"
-            )
-        refs = {r for r in tags.get("feature_refs", "").split(",") if r}
-        if refs and refs != served:
-            raise RuntimeError(
-                f"{name} v{version} was trained on features {sorted(refs ^ served)} that {FEATURE_SERVICE} "
-                "does not serve (or the reverse)"
-            )
+        check_contract(name, version, tags, self.store, FEATURE_SERVICE)
         pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         scorer = Scorer(pyfunc.unwrap_python_model().model)
         scorer.predict({f: [None] for f in FEATURES})  # warm up: first calls allocate
         return LoadedModel(name, version, scorer, datetime.now(UTC))
 
+    def _failed(self, version: str, exc: Exception) -> LoadFailure:
+        """The failure of `version` with `exc`, counted, and when to try again (doubling wait, capped)."""
+        attempts = self.failure.attempts + 1 if self.failure and self.failure.version == version else 1
+        doublings = min(attempts - 1, 32)  # after days of failures 2**n would overflow a float
+        wait = min(self.settings.retry_seconds * 2**doublings, self.settings.retry_max_seconds)
+        error = f"cannot use {self.settings.model_name} v{version}: {exc}"
+        return LoadFailure(
+            version, error, attempts, time.monotonic() + wait, datetime.now(UTC) + timedelta(seconds=wait)
+        )
+
     async def refresh_model(self) -> None:
-        """Load the version the alias points at, if it is not the one loaded (or known bad)."""
+        """Load the version the alias points at, unless it is loaded or its next try is not due."""
         async with self._reload_lock:
             try:
                 version = await asyncio.to_thread(self._alias_version)
@@ -272,22 +301,39 @@ class Service:
                 self.model_error = f"cannot resolve {self.settings.model_name}@{self.settings.alias}: {exc}"
                 log.warning(self.model_error)
                 return
-            if (self.model and self.model.version == version) or version == self._failed_version:
+            if self.model and self.model.version == version:
+                # Nothing to load; a failure of another version (the alias moved back) is moot.
+                self.model_error, self.failure = None, None
+                return
+            failure = self.failure
+            if failure and failure.version == version and time.monotonic() < failure.retry_at:
+                self.model_error = failure.error  # a registry hiccup meanwhile is over
                 return
             try:
                 loaded = await asyncio.to_thread(self._load, version)
             except Exception as exc:  # noqa: BLE001 - a bad version must not take the service down
-                self._failed_version = version
-                self.model_error = f"cannot load {self.settings.model_name} v{version}: {exc}"
-                log.error(self.model_error)
+                self.failure = self._failed(version, exc)
+                self.model_error = self.failure.error
+                log.error(
+                    "%s (attempt %d; next at %s)",
+                    self.failure.error,
+                    self.failure.attempts,
+                    self.failure.next_retry_at.isoformat(timespec="seconds"),
+                )
                 return
             previous = self.model.version if self.model else None
-            self.model, self.model_error, self._failed_version = loaded, None, None
+            self.model, self.model_error, self.failure = loaded, None, None
             log.info("serving %s v%s (was %s)", loaded.name, loaded.version, previous)
+
+    def _next_check_seconds(self) -> float:
+        """Until the next alias check, or sooner when a failed version's retry falls due first."""
+        if self.failure is None:
+            return self.settings.reload_seconds
+        return max(0.0, min(self.settings.reload_seconds, self.failure.retry_at - time.monotonic()))
 
     async def watch_alias(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.reload_seconds)
+            await asyncio.sleep(self._next_check_seconds())
             await self.refresh_model()
 
     # -- features and predictions ---------------------------------------------------------
@@ -505,7 +551,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     )
     async def health(request: Request) -> JSONResponse:
         state: Service = request.app.state.service
-        model = state.model
+        model, failure = state.model, state.failure
         body = HealthResponse(
             status="ok",
             model=ModelStatus(
@@ -515,6 +561,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                 loaded_at=model.loaded_at if model else None,
                 fast_path=model.scorer.fast if model else None,
                 error=state.model_error,
+                failed_version=failure.version if failure else None,
+                failed_attempts=failure.attempts if failure else 0,
+                next_retry_at=failure.next_retry_at if failure else None,
             ),
             valkey=await state.ping_valkey(),
         )

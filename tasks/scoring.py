@@ -11,13 +11,13 @@ from flytekit import StructuredDataset, current_context, task
 from flytekitplugins.spark import Spark
 
 from income import lineage
+from income.contract import check_contract
 from income.drift import DriftSummary, drift_report
 from income.feature_store import FEATURE_SERVICE, get_store
 from income.model import CATEGORICAL, FEATURES, NUMERIC
 from income.registry import CHAMPION
 from income.scoring import (
     as_of_label,
-    check_contract,
     features_as_of,
     parse_as_of,
     population_from_file,
@@ -38,9 +38,8 @@ from tasks.resources import LARGE, LONG, MEDIUM, SPARK_CONF
 class ScoringConfig:
     model_uri: str = f"models:/{MODEL_NAME}@{CHAMPION}"  # an alias or models:/<name>/<version>
     as_of: str = ""  # ISO-8601 (naive = UTC); empty: now
-    population_uri: str = ""  # parquet or CSV with a user_id column; empty: every user of the offline store
+    population_uri: str = ""  # parquet/CSV with a user_id column; empty: every user of $INCOME_OFFLINE_STORE
     predictions_uri: str = ""  # empty: <runtime>/predictions
-    offline_store: str = ""  # empty: $INCOME_OFFLINE_STORE or .runtime/offline_store
     # Point-in-time join: "asof" (DuckDB plan from the Feast registry; keeps users whose features
     # have all expired, with nulls) or the store's Feast offline store ("file", "spark").
     engine: str = "asof"
@@ -90,13 +89,13 @@ def score_batch(cfg: ScoringConfig) -> ScoredBatch:
     configure()
     model = resolve_model(cfg.model_uri)
     store = get_store()
-    check_contract(model, store, FEATURE_SERVICE)
+    check_contract(model.name, model.version, model.tags, store, FEATURE_SERVICE)
 
     as_of = parse_as_of(cfg.as_of)
     if cfg.population_uri:
         users, population = population_from_file(cfg.population_uri), cfg.population_uri
     else:
-        root = cfg.offline_store or offline_store_uri()
+        root = offline_store_uri()
         users, population = population_from_offline_store(spark, root).toPandas(), f"every user of {root}"
     features = features_as_of(store, users, as_of, engine=cfg.engine or None, spark=spark)
     frame = spark.createDataFrame(features, spark_feature_schema(store, FEATURE_SERVICE))

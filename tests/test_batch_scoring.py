@@ -12,10 +12,11 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
+from income.contract import ContractMismatchError
 from income.model import FEATURES
 from income.offline_store import current
 from income.schema import ENTITY_KEY, FEATURE_TABLES, HISTORY_FEATURES, TIMESTAMP, VIEW_ATTRIBUTES
-from income.scoring import ContractMismatchError, PopulationError, population_from_file, read_predictions
+from income.scoring import PopulationError, population_from_file, read_predictions
 
 pytestmark = pytest.mark.integration
 
@@ -199,6 +200,24 @@ def test_a_model_whose_feature_contract_differs_is_refused(champion, predictions
     assert f"model {other} v{registered.version}" in message
     assert "demographic:height" in message and "demographic:age" in message  # both sides named
     assert "income_v1" in message
+
+
+def test_a_model_without_a_feature_contract_is_refused(champion, predictions_root):
+    """The online service refuses the same version with the same message (tests/test_serving.py)."""
+    from income.tracking import configure
+    from tasks.scoring import ScoringConfig, score_batch
+
+    name, version, _ = champion
+    configure()
+    source = mlflow.MlflowClient().get_model_version(name, version)
+    other = "income-classifier-untagged-test"
+    registered = mlflow.register_model(f"runs:/{source.run_id}/model", other)
+
+    uri = f"models:/{other}/{registered.version}"
+    with pytest.raises(Exception) as caught:
+        score_batch(cfg=ScoringConfig(model_uri=uri, predictions_uri=predictions_root))
+    assert "ContractMismatchError" in repr(caught.value) or isinstance(caught.value, ContractMismatchError)
+    assert f"model {other} v{registered.version} has no feature contract" in str(caught.value)
 
 
 def test_population_from_a_csv_file(model_uri, tmp_path, population):

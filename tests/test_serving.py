@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlparse
 
 import mlflow
 import numpy as np
@@ -17,6 +20,7 @@ pytestmark = pytest.mark.integration
 
 UNKNOWN = 10**12  # a valid user id nobody materialized
 RELOAD_SECONDS = 0.5
+CONTRACT_TAGS = ("feature_service", "feature_refs")
 
 
 @pytest.fixture(scope="module")
@@ -190,13 +194,25 @@ def _register(name: str, training_set: pd.DataFrame, tags: dict[str, str]) -> st
     return str(mlflow.register_model(f"runs:/{run.info.run_id}/model", name, tags=tags).version)
 
 
-def _wait_for_version(client: TestClient, user: int, version: str, timeout: float = 60) -> dict:
+def _wait_until(probe: Callable[[], dict], done: Callable[[dict], bool], timeout: float = 60) -> dict:
+    """Call `probe` until `done` holds for its answer or the deadline passes; the last answer."""
     deadline = time.monotonic() + timeout
     while True:
-        prediction = client.post("/predict", json={"user_id": user}).json()["predictions"][0]
-        if prediction["model_version"] == version or time.monotonic() > deadline:
-            return prediction
-        time.sleep(RELOAD_SECONDS / 2)
+        answer = probe()
+        if done(answer) or time.monotonic() > deadline:
+            return answer
+        time.sleep(RELOAD_SECONDS / 5)
+
+
+def _wait_for_version(client: TestClient, user: int, version: str, timeout: float = 60) -> dict:
+    """The first prediction for `user` scored by `version` (or the last answer at the deadline)."""
+    answer = _wait_until(
+        lambda: client.post("/predict", json={"user_id": user}).json(),
+        lambda body: body.get("predictions", [{}])[0].get("model_version") == version,
+        timeout,
+    )
+    assert "predictions" in answer, answer
+    return answer["predictions"][0]
 
 
 def test_a_new_champion_is_served_without_restart_and_a_mismatched_one_is_refused(client, champion, online):
@@ -205,14 +221,16 @@ def test_a_new_champion_is_served_without_restart_and_a_mismatched_one_is_refuse
     contract = registry.get_model_version(name, first).tags
     user = int(online.user_id.iloc[0])
     try:
-        second = _register(name, training_set, {k: contract[k] for k in ("feature_service", "feature_refs")})
+        second = _register(name, training_set, {k: contract[k] for k in CONTRACT_TAGS})
         registry.set_registered_model_alias(name, "champion", second)
         prediction = _wait_for_version(client, user, second)
         assert prediction["model_version"] == second
         assert prediction["probability"] == float(_expected(name, online.iloc[[0]])[0])
 
         # Trained on another feature service: never served, the current champion stays.
-        foreign = _register(name, training_set, {"feature_service": "income_v0"})
+        foreign = _register(
+            name, training_set, {"feature_service": "income_v0", "feature_refs": contract["feature_refs"]}
+        )
         registry.set_registered_model_alias(name, "champion", foreign)
         time.sleep(RELOAD_SECONDS * 4)
         assert (
@@ -225,6 +243,85 @@ def test_a_new_champion_is_served_without_restart_and_a_mismatched_one_is_refuse
     finally:
         registry.set_registered_model_alias(name, "champion", first)
     assert _wait_for_version(client, user, first)["model_version"] == first
+
+
+def test_a_version_without_a_feature_contract_is_refused_as_batch_scoring_refuses_it(
+    client, champion, online
+):
+    name, first, training_set = champion
+    registry = mlflow.MlflowClient()
+    user = int(online.user_id.iloc[0])
+    try:
+        untagged = _register(name, training_set, {})
+        registry.set_registered_model_alias(name, "champion", untagged)
+        health = _wait_until(
+            lambda: client.get("/health").json()["model"],
+            lambda model: model["version"] == untagged or f"v{untagged}" in (model["error"] or ""),
+        )
+        assert health["version"] == first  # never served: the previous champion stays
+        prediction = client.post("/predict", json={"user_id": user}).json()["predictions"][0]
+        assert prediction["model_version"] == first
+
+        # The same check, word for word, as batch scoring's (tasks.scoring.score_batch).
+        from income.contract import ContractMismatchError, check_contract
+        from income.feature_store import get_store
+
+        with pytest.raises(ContractMismatchError) as refused:
+            check_contract(name, untagged, registry.get_model_version(name, untagged).tags, get_store())
+        assert "has no feature contract" in str(refused.value)
+        assert health["error"] == f"cannot use {name} v{untagged}: {refused.value}"
+        assert health["failed_version"] == untagged
+    finally:
+        registry.set_registered_model_alias(name, "champion", first)
+    assert _wait_for_version(client, user, first)["model_version"] == first
+
+
+def test_a_version_that_cannot_load_at_start_up_is_retried_until_it_loads(champion, online):
+    """The artifact store is down when the service starts: 503 saying why and when it retries;
+    once the artifacts are back the service serves, without a restart or an alias change."""
+    name, first, training_set = champion
+    registry = mlflow.MlflowClient()
+    contract = registry.get_model_version(name, first).tags
+    other = "income-classifier-retry-test"  # its own registered model: the session champion stays
+    version = _register(other, training_set, {k: contract[k] for k in CONTRACT_TAGS})
+    registry.set_registered_model_alias(other, "champion", version)
+    artifacts = Path(urlparse(registry.get_model_version_download_uri(other, version)).path)
+    away = artifacts.with_name(f"{artifacts.name}.away")
+    user = int(online.user_id.iloc[0])
+    settings = ServeSettings(
+        model_name=other, reload_seconds=RELOAD_SECONDS, retry_seconds=0.1, retry_max_seconds=0.4
+    )
+    artifacts.rename(away)
+    try:
+        with TestClient(create_app(settings)) as client:
+            down = client.post("/predict", json={"user_id": user})
+            assert down.status_code == 503
+            assert f"cannot use {other} v{version}" in down.json()["detail"]
+
+            # Retried, not given up on: the attempts go on counting while the artifacts are away.
+            health = _wait_until(
+                lambda: client.get("/health").json(), lambda body: body["model"]["failed_attempts"] >= 3
+            )
+            assert health["status"] == "unavailable"
+            model = health["model"]
+            assert model["version"] is None
+            assert model["failed_version"] == version and model["failed_attempts"] >= 3
+            assert model["error"].startswith(f"cannot use {other} v{version}: ")
+            assert model["next_retry_at"] is not None
+            assert client.get("/health").status_code == 503
+
+            away.rename(artifacts)
+            prediction = _wait_for_version(client, user, version)
+            assert prediction["model_version"] == version
+            assert prediction["probability"] == float(_expected(other, online.iloc[[0]])[0])
+            recovered = client.get("/health")
+            assert recovered.status_code == 200, recovered.text
+            model = recovered.json()["model"]
+            assert (model["version"], model["error"], model["failed_version"]) == (version, None, None)
+            assert (model["failed_attempts"], model["next_retry_at"]) == (0, None)
+    finally:
+        if away.exists():
+            away.rename(artifacts)
 
 
 def test_openapi_lists_the_endpoints_with_their_models(client):
