@@ -83,6 +83,7 @@ def as_tags(feature_run: dict) -> dict[str, str]:
         "lineage.raw_source": str(raw.get("source", "unknown")),
         "lineage.raw_sha256": str(raw.get("sha256", "unknown")),
         "lineage.offline_store": str(feature_run.get("offline_store", "unknown")),
+        "lineage.feature_set_version": str(feature_run.get("feature_set_version", "unknown")),
     }
 
 
@@ -115,6 +116,7 @@ def champion_chain() -> list[tuple[str, str]]:
             f"{tags.get('feature_service')} (Feast definitions {tags.get('feast_definitions_version')})",
         ),
         ("feature run", tags.get("lineage.feature_run_id", "unknown")),
+        ("feature set", tags.get("lineage.feature_set_version", "unknown")),
     ]
     for table, info in feature_run.get("tables", {}).items():
         chain.append((f"  table {table}", f"{info['uri']} ({info['rows']:,} rows)"))

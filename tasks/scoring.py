@@ -13,7 +13,7 @@ from flytekitplugins.spark import Spark
 from income import lineage
 from income.contract import check_contract
 from income.drift import DriftSummary, drift_report
-from income.feature_store import FEATURE_SERVICE, get_store
+from income.feature_store import FEATURE_SERVICE, get_store, published_feature_set
 from income.model import CATEGORICAL, FEATURES, NUMERIC
 from income.registry import CHAMPION
 from income.scoring import (
@@ -96,6 +96,7 @@ def score_batch(cfg: ScoringConfig) -> ScoredBatch:
         users, population = population_from_file(cfg.population_uri), cfg.population_uri
     else:
         root = offline_store_uri()
+        published_feature_set(store)  # the population and the features from one version
         users, population = population_from_offline_store(spark, root).toPandas(), f"every user of {root}"
     features = features_as_of(store, users, as_of, engine=cfg.engine or None, spark=spark)
     frame = spark.createDataFrame(features, spark_feature_schema(store, FEATURE_SERVICE))

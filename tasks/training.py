@@ -10,7 +10,7 @@ import pandas as pd
 from flytekit import task
 
 from income import lineage
-from income.feature_store import FEATURE_SERVICE, definitions_version, get_store
+from income.feature_store import FEATURE_SERVICE, definitions_version, get_store, published_feature_set
 from income.model import FEATURES
 from income.plots import log_figure, target_rate_figure
 from income.registry import PromotionDecision, best_trial, register_and_gate
@@ -69,6 +69,7 @@ def build_training_set(cfg: TrainingConfig) -> TrainingSet:
     service = store.get_feature_service(FEATURE_SERVICE)
     refs = [f"{p.name}:{f.name}" for p in service.feature_view_projections for f in p.features]
     root = offline_store_uri()
+    published_feature_set(store)  # labels and features from one version, or a clear error
     labels = read_labels(root)
     upstream = lineage.as_tags(lineage.read_manifest(root))
     definitions = definitions_version()

@@ -153,6 +153,7 @@ def test_lineage_leads_from_the_champion_back_to_the_raw_input(training_run, fea
     feature_run = next(r for r in lineage.runs() if r["id"] == chain["feature run"])
     assert chain["raw input"] == feature_run["raw"]["source"] == "synthetic(users=600, seed=11)"
     assert chain["raw sha256"] == feature_run["raw"]["sha256"]
+    assert chain["feature set"] == feature_run["feature_set_version"]
     assert chain["MLflow run"] == training_run.best_run_id
     assert "  table demographic" in chain
     logged = mlflow.artifacts.load_dict(f"runs:/{training_run.parent_run_id}/lineage.json")
