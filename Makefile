@@ -22,23 +22,23 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	touch $@
 
 setup: $(VENV)/.synced ## Create the virtualenv from the lock and find (or provision) Java.
-	@$(PY) -m income.java >/dev/null
+	@$(PY) -m income.platform.java >/dev/null
 
 up: setup ## Start Valkey in the background; write .runtime/env.
-	@$(PY) -m income.valkey_server up
+	@$(PY) -m income.platform.valkey_server up
 
 down: ## Stop the local services.
-	@[ -x $(PY) ] && $(PY) -m income.valkey_server down || true
+	@[ -x $(PY) ] && $(PY) -m income.platform.valkey_server down || true
 
 status:
-	@$(PY) -m income.valkey_server status
+	@$(PY) -m income.platform.valkey_server status
 
 demo: up ## The whole system on synthetic data: features -> training -> batch scoring -> a live prediction.
 	@$(RUN) $(VENV)/bin/pyflyte run workflows/feature_pipeline.py feature_pipeline
 	@$(RUN) $(VENV)/bin/pyflyte run workflows/training_pipeline.py training_pipeline
 	@$(RUN) $(VENV)/bin/pyflyte run workflows/batch_scoring.py batch_scoring
 	@$(RUN) $(PY) -m serving.demo
-	@$(RUN) $(PY) -m income.summary
+	@$(RUN) $(PY) -m income.platform.summary
 
 .PHONY: serve
 serve: up ## The online service: POST /predict, GET /health on 127.0.0.1:8000 (INCOME_SERVE_HOST / INCOME_SERVE_PORT).
@@ -65,7 +65,7 @@ adult: up ## Features and training on the real UCI Adult CSV, kept apart in .run
 		FEAST_REGISTRY_PATH=$(ADULT)/feast/registry.db MLFLOW_TRACKING_URI=sqlite:///$(ADULT)/mlflow/mlflow.db \
 		MLFLOW_ARTIFACTS_DESTINATION=$(ADULT)/mlflow/artifacts; \
 	$(VENV)/bin/pyflyte run workflows/feature_pipeline.py feature_pipeline --raw_csv $(ADULT_CSV) && \
-	$(VENV)/bin/pyflyte run workflows/training_pipeline.py training_pipeline && $(PY) -m income.summary
+	$(VENV)/bin/pyflyte run workflows/training_pipeline.py training_pipeline && $(PY) -m income.platform.summary
 
 mlflow-ui: setup ## The MLflow UI on the local tracking store (http://127.0.0.1:5000).
 	@$(RUN) $(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.runtime/mlflow/mlflow.db}" \
@@ -76,7 +76,7 @@ feast-ui: up ## Feast's UI on the registry (http://127.0.0.1:8888); run the feat
 	@$(RUN) cd feature_repo && ../$(VENV)/bin/feast ui --host 127.0.0.1 --port $${FEAST_UI_PORT:-8888}
 
 rollback: setup ## The red button: move the champion alias back to the previous champion.
-	@$(RUN) $(PY) -m income.registry rollback
+	@$(RUN) $(PY) -m income.training.registry rollback
 
 # Flyte cluster or sandbox (README, "Flyte beyond the laptop"). PROFILE: deploy/<name>.env
 PROFILE ?= deploy/sandbox.env
@@ -96,7 +96,7 @@ package: setup ## What `register` would send, as a file (checked offline by test
 	$(VENV)/bin/pyflyte --pkgs workflows package --image $(IMAGE) --output .runtime/flyte-package.tgz --force
 
 lineage: setup ## Which raw data and which features produced the current champion?
-	@$(RUN) $(PY) -m income.lineage champion
+	@$(RUN) $(PY) -m income.platform.lineage champion
 
 clean: down
 	rm -rf .runtime

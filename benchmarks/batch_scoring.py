@@ -4,14 +4,14 @@
 
 The same N rows (synthetic values in the model's feature schema, ~2% missing, one parquet
 file) are scored, side by side in one run, by:
-- `spark_map_in_pandas`: income.scoring.score_and_write, the batch-scoring task's path
+- `spark_map_in_pandas`: income.inference.scoring.score_and_write, the batch-scoring task's path
   (model shipped with addFile, loaded once per Python worker, mapInPandas, atomic partition
   write),
 - `pandas_inplace`: one process: read, preprocessor.transform, booster.inplace_predict, write,
 - `mlflow_spark_udf`: mlflow.pyfunc.spark_udf over the same Spark DataFrame, write.
 Each reads the parquet file and writes (user_id, probability) parquet; timings include
-loading the model. The model is a small XGBoost pyfunc (income.model.fit +
-income.trials.log_model) in a throw-away MLflow store under .runtime/bench/. Spark
+loading the model. The model is a small XGBoost pyfunc (income.training.model.fit +
+income.training.trials.log_model) in a throw-away MLflow store under .runtime/bench/. Spark
 start-up (session + first job) is reported apart. Paths run in turn, `--repeat` times;
 the table shows the best of each. All three must agree on a sample of rows.
 """
@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import bench_dir, machine, peak_rss_mib
-from income import domains
-from income.model import CATEGORICAL, FEATURES, NUMERIC, FittedModel, as_model_input, fit
-from income.schema import ENTITY_KEY, LABEL
+from income.data import domains
+from income.data.schema import ENTITY_KEY, LABEL
+from income.training.model import CATEGORICAL, FEATURES, NUMERIC, FittedModel, as_model_input, fit
 
 NUMERIC_RANGES = {
     "age": (17, 90),
@@ -109,7 +109,7 @@ def train_model(folder: Path, features: pd.DataFrame) -> Path:
     import mlflow
     import mlflow.artifacts
 
-    from income.trials import log_model
+    from income.training.trials import log_model
 
     store = folder / "mlflow"
     store.mkdir(exist_ok=True)
@@ -145,7 +145,7 @@ def run_pandas(features_path: Path, model_dir: Path, out: Path) -> None:
 
 
 def run_spark_map_in_pandas(spark, features_path: Path, model_dir: Path, out: Path) -> dict:
-    from income.scoring import ResolvedModel, score_and_write
+    from income.inference.scoring import ResolvedModel, score_and_write
 
     model = ResolvedModel(name="bench", version="1", uri=str(model_dir), tags={})
     written = score_and_write(
@@ -191,7 +191,7 @@ def main() -> None:
 
     # Python workers must run this interpreter (and its packages), for both Spark paths.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from income.spark import local_session
+    from income.platform.spark import local_session
 
     started = time.perf_counter()
     spark = local_session("bench-batch-scoring", cores=args.cores)

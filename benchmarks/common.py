@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from income.settings import runtime_dir
-from income.valkey_server import ValkeyServer, free_port
+from income.platform.settings import runtime_dir
+from income.platform.valkey_server import ValkeyServer, free_port
 
 
 def bench_dir(name: str) -> Path:

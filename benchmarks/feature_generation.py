@@ -36,8 +36,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from benchmarks.common import bench_dir, machine, peak_rss_mib, run_child
-from income.offline_store import PARTITION_COLUMN, current
-from income.schema import (
+from income.data.schema import (
     ENTITY_KEY,
     FEATURE_TABLES,
     HIGH_INCOME,
@@ -48,6 +47,7 @@ from income.schema import (
     TIMESTAMP,
     VIEW_ATTRIBUTES,
 )
+from income.features.offline_store import PARTITION_COLUMN, current
 
 MODULE = "benchmarks.feature_generation"
 SEED = 7
@@ -74,7 +74,7 @@ def _jvm_peak_rss_mib(pid: int) -> float:
 
 def generate_child(users: int, raw: Path) -> None:
     """Generate the input records and write them as parquet; prints a JSON line."""
-    from income.synthetic import generate_records, write_parquet
+    from income.data.synthetic import generate_records, write_parquet
 
     started = time.perf_counter()
     records = generate_records(n_users=users, seed=SEED)
@@ -91,8 +91,8 @@ def generate_child(users: int, raw: Path) -> None:
 
 def spark_child(raw: Path, out: Path) -> None:
     """The pipeline's Spark step on `raw`, writing to `out`; prints a JSON line."""
-    from income.offline_store import new_version, publish, seal, write_table
-    from income.spark import local_session
+    from income.features.offline_store import new_version, publish, seal, write_table
+    from income.platform.spark import local_session
     from spark_jobs import build_feature_tables
 
     started = time.perf_counter()

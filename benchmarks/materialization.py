@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import bench_dir, machine, peak_rss_mib, private_valkey, random_column, run_child
-from income.offline_store import publish_pandas_tables
+from income.features.offline_store import publish_pandas_tables
 
 VIEW_COLUMNS = {
     "demographic": {
@@ -68,9 +68,9 @@ def make_tables(root, users: int, rows_per_user: int = 2, seed: int = 1) -> None
 
 def child(kind: str) -> None:
     """One materialization in this process; prints a JSON line with time and peak memory."""
-    from income.feature_store import apply_definitions, get_store
-    from income.materialize import latest_event_time, materialize_latest
-    from income.settings import ValkeySettings
+    from income.features.feature_store import apply_definitions, get_store
+    from income.features.materialize import latest_event_time, materialize_latest
+    from income.platform.settings import ValkeySettings
 
     valkey = ValkeySettings.from_env()
     store = get_store(valkey)
@@ -87,7 +87,7 @@ def child(kind: str) -> None:
 
 
 def sample_online(users: list[int]) -> dict:
-    from income.feature_store import get_store
+    from income.features.feature_store import get_store
 
     store = get_store()
     return store.get_online_features(
@@ -136,7 +136,7 @@ def main() -> None:
     speedup = results["feast"]["seconds"] / results["ours"]["seconds"]
     memory = results["feast"]["peak_rss_mib"] / results["ours"]["peak_rss_mib"]
     print("\n| users | writer | seconds | peak RSS (MiB) |\n|---|---|---|---|")
-    for kind, label in (("ours", "income.materialize"), ("feast", "feast materialize")):
+    for kind, label in (("ours", "income.features.materialize"), ("feast", "feast materialize")):
         r = results[kind]
         print(f"| {args.users:,} | {label} | {r['seconds']} | {r['peak_rss_mib']:,} |")
     print(

@@ -33,10 +33,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import bench_dir, machine
-from income.feature_store import FEATURE_REPO, FEATURE_SERVICE, configure_environment, get_store
-from income.offline_store import current
-from income.settings import ValkeySettings, load_runtime_env, offline_store_uri
-from income.valkey_server import free_port
+from income.features.feature_store import FEATURE_REPO, FEATURE_SERVICE, configure_environment, get_store
+from income.features.offline_store import current
+from income.platform.settings import ValkeySettings, load_runtime_env, offline_store_uri
+from income.platform.valkey_server import free_port
 
 TARGETS = ("predict", "feast_serve", "valkey_hgetall")
 LABELS = {

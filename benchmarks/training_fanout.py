@@ -27,8 +27,8 @@ def main() -> None:
     import mlflow
 
     from benchmarks.common import bench_dir, machine
-    from income.settings import load_runtime_env
-    from income.trials import SearchConfig
+    from income.platform.settings import load_runtime_env
+    from income.training.trials import SearchConfig
     from tasks.training import TrainingConfig
     from workflows.training_pipeline import training_pipeline
 

@@ -10,10 +10,10 @@ resident memory of the process):
 - `duckdb`: Feast's DuckDB offline store (needs `feast[duckdb]`),
 - `spark`: Feast's Spark offline store in a local session on every core (the session
   start-up is reported apart),
-- `asof`: income.training_set's engine `asof` (DuckDB ASOF JOINs planned from the registry),
+- `asof`: income.training.training_set's engine `asof` (DuckDB ASOF JOINs planned from the registry),
 - `handwritten`: one hand-written DuckDB ASOF JOIN over the same parquet.
 Every result must hold one row per label, and all must agree: their content hashes
-(income.training_set.fingerprint) over every row are compared.
+(income.training.training_set.fingerprint) over every row are compared.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import pandas as pd
 
 from benchmarks.common import bench_dir, machine, peak_rss_mib, random_column, run_child
 from benchmarks.materialization import VIEW_COLUMNS
-from income.offline_store import current, current_or_none, publish_pandas_tables
+from income.features.offline_store import current, current_or_none, publish_pandas_tables
 
 KINDS = ("handwritten", "asof", "duckdb", "spark", "file")
 RECORDS_PER_USER = 3
@@ -111,11 +111,11 @@ def descendants_peak_rss_mib() -> float:
 
 
 def spark_session(driver_memory: str):
-    """income.spark's local configuration on every core, with the driver memory asked for."""
+    """income.platform.spark's local configuration on every core, with the driver memory asked for."""
     from pyspark.sql import SparkSession
 
-    from income.java import ensure_java
-    from income.spark import SPARK_CONF
+    from income.platform.java import ensure_java
+    from income.platform.spark import SPARK_CONF
 
     ensure_java()
     cores = os.cpu_count() or 2
@@ -128,7 +128,7 @@ def spark_session(driver_memory: str):
 
 def child(kind: str, offline: str, driver_memory: str) -> None:
     """One join in this process; prints a JSON line with time, memory, rows and content hash."""
-    from income.training_set import build_training_set, fingerprint, read_labels
+    from income.training.training_set import build_training_set, fingerprint, read_labels
 
     result: dict = {"kind": kind}
     if kind == "duckdb" and importlib.util.find_spec("ibis") is None:
@@ -145,7 +145,7 @@ def child(kind: str, offline: str, driver_memory: str) -> None:
             if dtype.kind in "iu" or (dtype.kind == "f" and column != "hours_per_week_mean_365d"):
                 out[column] = out[column].astype("Int64")
     else:
-        from income.feature_store import apply_definitions, get_store
+        from income.features.feature_store import apply_definitions, get_store
 
         if kind == "spark":
             started = time.perf_counter()
@@ -230,7 +230,7 @@ def main() -> None:
         "file": "Feast file (Dask) store",
         "duckdb": "Feast DuckDB store",
         "spark": "Feast Spark store",
-        "asof": "income.training_set `asof` (registry-driven DuckDB ASOF)",
+        "asof": "income.training.training_set `asof` (registry-driven DuckDB ASOF)",
         "handwritten": "hand-written DuckDB ASOF JOIN",
     }
     for kind, r in results.items():

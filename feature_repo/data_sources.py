@@ -1,10 +1,10 @@
-"""Offline sources: the tables of the published feature set (income.offline_store).
+"""Offline sources: the tables of the published feature set (income.features.offline_store).
 
 Each source points at its table inside the version that `_current.json` publishes under
 INCOME_OFFLINE_STORE (a local folder by default, object storage at scale), and carries
 that version as the tag `feature_set_version`, so a reader can tell which version the
 registry serves. `feast apply` after each publication moves every source at once.
-INCOME_OFFLINE_ENGINE names Feast's offline store (see income.feature_store): its Spark
+INCOME_OFFLINE_ENGINE names Feast's offline store (see income.features.feature_store): its Spark
 store reads only SparkSource definitions, its file and DuckDB stores only FileSource
 ones; both kinds point at the same tables.
 """
@@ -15,9 +15,9 @@ from feast import FileSource
 from feast.data_format import ParquetFormat
 from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
 
-from income.offline_store import current_or_none, table_uri
-from income.schema import TIMESTAMP
-from income.settings import offline_store_uri
+from income.data.schema import TIMESTAMP
+from income.features.offline_store import current_or_none, table_uri
+from income.platform.settings import offline_store_uri
 
 OFFLINE_STORE = offline_store_uri()
 OFFLINE_ENGINE = os.environ.get("INCOME_OFFLINE_ENGINE", "file")

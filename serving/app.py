@@ -9,7 +9,7 @@ as `feast serve` does) and scores them with serving.scorer (the pyfunc's exact o
 A background task asks the registry every INCOME_SERVE_RELOAD_SECONDS which version
 holds the alias and loads a new champion beside the old one, then swaps; a response
 names the version that scored it. A version is used only if its feature contract holds
-(income.contract, the check batch scoring makes too). A version that cannot be used
+(income.inference.contract, the check batch scoring makes too). A version that cannot be used
 (artifact store down, contract refused) is tried again after INCOME_SERVE_RETRY_SECONDS,
 the wait doubling per failure up to INCOME_SERVE_RETRY_MAX_SECONDS, for as long as the
 alias points at it; meanwhile the previous version, if any, keeps serving and /health
@@ -50,13 +50,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from income.contract import check_contract
-from income.feature_store import FEATURE_SERVICE, get_store
-from income.model import FEATURES
-from income.registry import CHAMPION
-from income.schema import ENTITY_KEY, HIGH_INCOME, LOW_INCOME
-from income.settings import ValkeySettings, load_runtime_env
-from income.tracking import MODEL_NAME, configure
+from income.data.schema import ENTITY_KEY, HIGH_INCOME, LOW_INCOME
+from income.features.feature_store import FEATURE_SERVICE, get_store
+from income.inference.contract import check_contract
+from income.platform.settings import ValkeySettings, load_runtime_env
+from income.training.model import FEATURES
+from income.training.registry import CHAMPION
+from income.training.tracking import MODEL_NAME, configure
 from serving.scorer import Scorer
 
 log = logging.getLogger("serving")

@@ -15,13 +15,13 @@ import time
 
 import httpx
 
-from income.settings import load_runtime_env, runtime_dir
-from income.valkey_server import free_port
+from income.platform.settings import load_runtime_env, runtime_dir
+from income.platform.valkey_server import free_port
 
 
 def _a_user_with_fresh_features() -> int:
-    from income.feature_store import FEATURE_SERVICE, get_store
-    from income.scoring import read_predictions
+    from income.features.feature_store import FEATURE_SERVICE, get_store
+    from income.inference.scoring import read_predictions
 
     store = get_store()
     candidates = read_predictions(str(runtime_dir() / "predictions"))["user_id"].drop_duplicates()

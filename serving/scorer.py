@@ -1,6 +1,6 @@
 """Score Feast-shaped feature columns with the champion, fast and with the pyfunc's exact output.
 
-The registered pyfunc (income.model.IncomeClassifier) runs a scikit-learn ColumnTransformer
+The registered pyfunc (income.training.model.IncomeClassifier) runs a scikit-learn ColumnTransformer
 on a pandas frame; for one user that costs milliseconds of pandas and validation overhead,
 far more than the online read. `Scorer` compiles the fitted transformer into lookups:
 per categorical feature a value -> one-hot column map, per numeric feature its imputation
@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from income.model import FEATURES, FittedModel, as_model_input
+from income.training.model import FEATURES, FittedModel, as_model_input
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 
-from income.schema import FEATURE_TABLES, LABEL_TABLE
+from income.data.schema import FEATURE_TABLES, LABEL_TABLE
 from spark_jobs.demographic import demographic_features
 from spark_jobs.history import history_features
 from spark_jobs.labels import label_table
@@ -31,7 +31,7 @@ __all__ = [
 
 
 def build_feature_tables(records: DataFrame) -> dict[str, DataFrame]:
-    """The four feature tables and the label table, keyed by their names in income.schema."""
+    """The four feature tables and the label table, keyed by their names in income.data.schema."""
     jobs = {
         "demographic": demographic_features,
         "relationship": relationship_features,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window, WindowSpec
 from pyspark.sql import functions as F
 
-from income.schema import ENTITY_KEY, HISTORY_FEATURES, TIMESTAMP
+from income.data.schema import ENTITY_KEY, HISTORY_FEATURES, TIMESTAMP
 
 WINDOW_DAYS = 365
 _MICROS_PER_DAY = 24 * 60 * 60 * 1_000_000

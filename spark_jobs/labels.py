@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from income.schema import (
+from income.data.schema import (
     ENTITY_KEY,
     HIGH_INCOME,
     LABEL,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 
-from income.schema import ENTITY_KEY, TIMESTAMP, VIEW_ATTRIBUTES
+from income.data.schema import ENTITY_KEY, TIMESTAMP, VIEW_ATTRIBUTES
 
 
 def occupation_features(records: DataFrame) -> DataFrame:

@@ -13,4 +13,6 @@ class FeaturePipelineConfig:
     end: str = "2026-06-30"  # within the views' 730-day TTL when scoring "as of now"
     invalid_share: float = 0.002  # synthetic rows corrupted on purpose, to exercise the quarantine
     max_invalid_share: float = 0.05  # fail the run when more of the input is invalid
-    keep_versions: int = 3  # published feature sets kept for rebuilds and rollbacks (income.offline_store)
+    keep_versions: int = (
+        3  # published feature sets kept for rebuilds and rollbacks (income.features.offline_store)
+    )

@@ -6,7 +6,7 @@ import re
 
 from flytekit import Deck
 
-from income.settings import runtime_dir
+from income.platform.settings import runtime_dir
 
 PAGE = "<html><head><meta charset='utf-8'><title>{title}</title></head><body>{body}</body></html>"
 

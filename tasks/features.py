@@ -8,8 +8,8 @@ import pyspark.sql
 from flytekit import StructuredDataset, current_context, task
 from flytekitplugins.spark import Spark
 
-from income.offline_store import new_version, seal, write_table
-from income.settings import offline_store_uri
+from income.features.offline_store import new_version, seal, write_table
+from income.platform.settings import offline_store_uri
 from spark_jobs import build_feature_tables
 from tasks.decks import show
 from tasks.resources import LARGE, LONG, MEDIUM, SPARK_CONF

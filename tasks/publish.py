@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from flytekit import task
 
-from income import lineage
-from income.feature_store import FEATURE_SERVICE, apply_definitions, get_store
-from income.materialize import materialize_latest
-from income.offline_store import collect_garbage, publish, version_uri
-from income.settings import ValkeySettings
-from income.validation import ValidationSummary
+from income.data.validation import ValidationSummary
+from income.features.feature_store import FEATURE_SERVICE, apply_definitions, get_store
+from income.features.materialize import materialize_latest
+from income.features.offline_store import collect_garbage, publish, version_uri
+from income.platform import lineage
+from income.platform.settings import ValkeySettings
 from tasks.config import FeaturePipelineConfig
 from tasks.decks import show
 from tasks.features import FeatureTables, execution_id

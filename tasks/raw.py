@@ -10,10 +10,10 @@ import pandas as pd
 from flytekit import StructuredDataset, current_context, task
 from flytekit.types.file import FlyteFile
 
-from income.lineage import content_hash, file_hash
-from income.offline_store import write_parquet_atomically
-from income.settings import offline_store_uri
-from income.validation import ValidationSummary, validate_records
+from income.data.validation import ValidationSummary, validate_records
+from income.features.offline_store import write_parquet_atomically
+from income.platform.lineage import content_hash, file_hash
+from income.platform.settings import offline_store_uri
 from tasks.config import FeaturePipelineConfig
 from tasks.decks import show
 from tasks.resources import LARGE, LONG, MEDIUM, RAW_RECORDS_CACHE
@@ -35,12 +35,12 @@ class CheckedRecords(NamedTuple):
 def load_raw_records(raw_csv: FlyteFile | None, cfg: FeaturePipelineConfig) -> RawRecords:
     """Read an Adult-format CSV, or generate synthetic census records when none is given."""
     if raw_csv is not None:
-        from income.adult import read_adult_csv
+        from income.data.adult import read_adult_csv
 
         path = raw_csv.download()
         records = read_adult_csv(path)
         return RawRecords(StructuredDataset(dataframe=records), str(raw_csv.path), file_hash(path))
-    from income.synthetic import generate_records
+    from income.data.synthetic import generate_records
 
     records = generate_records(
         cfg.users, seed=cfg.seed, start=cfg.start, end=cfg.end, invalid_share=cfg.invalid_share

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from flytekit import Resources, Secret
 
-from income.spark import SPARK_CONF
+from income.platform.spark import SPARK_CONF
 
 SMALL = Resources(cpu="1", mem="2Gi")
 MEDIUM = Resources(cpu="2", mem="4Gi")

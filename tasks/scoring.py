@@ -10,13 +10,10 @@ import pandas as pd
 from flytekit import StructuredDataset, current_context, task
 from flytekitplugins.spark import Spark
 
-from income import lineage
-from income.contract import check_contract
-from income.drift import DriftSummary, drift_report
-from income.feature_store import FEATURE_SERVICE, get_store, published_feature_set
-from income.model import CATEGORICAL, FEATURES, NUMERIC
-from income.registry import CHAMPION
-from income.scoring import (
+from income.features.feature_store import FEATURE_SERVICE, get_store, published_feature_set
+from income.inference.contract import check_contract
+from income.inference.drift import DriftSummary, drift_report
+from income.inference.scoring import (
     as_of_label,
     features_as_of,
     parse_as_of,
@@ -27,8 +24,11 @@ from income.scoring import (
     score_and_write,
     spark_feature_schema,
 )
-from income.settings import offline_store_uri, runtime_dir
-from income.tracking import MODEL_NAME, configure
+from income.platform import lineage
+from income.platform.settings import offline_store_uri, runtime_dir
+from income.training.model import CATEGORICAL, FEATURES, NUMERIC
+from income.training.registry import CHAMPION
+from income.training.tracking import MODEL_NAME, configure
 from tasks.decks import show
 from tasks.features import execution_id
 from tasks.resources import LARGE, LONG, MEDIUM, SPARK_CONF

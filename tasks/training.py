@@ -9,16 +9,21 @@ import mlflow
 import pandas as pd
 from flytekit import task
 
-from income import lineage
-from income.feature_store import FEATURE_SERVICE, definitions_version, get_store, published_feature_set
-from income.model import FEATURES
-from income.plots import log_figure, target_rate_figure
-from income.registry import PromotionDecision, best_trial, register_and_gate
-from income.settings import offline_store_uri, runtime_dir
-from income.tracking import configure, git_commit
-from income.training_set import build_training_set as point_in_time_training_set
-from income.training_set import fingerprint, read_labels, save_training_set, split_by_time
-from income.trials import SearchConfig, Splits, TrialResult, TrialSpec, make_trial_specs, run_trial
+from income.features.feature_store import (
+    FEATURE_SERVICE,
+    definitions_version,
+    get_store,
+    published_feature_set,
+)
+from income.platform import lineage
+from income.platform.settings import offline_store_uri, runtime_dir
+from income.training.model import FEATURES
+from income.training.plots import log_figure, target_rate_figure
+from income.training.registry import PromotionDecision, best_trial, register_and_gate
+from income.training.tracking import configure, git_commit
+from income.training.training_set import build_training_set as point_in_time_training_set
+from income.training.training_set import fingerprint, read_labels, save_training_set, split_by_time
+from income.training.trials import SearchConfig, Splits, TrialResult, TrialSpec, make_trial_specs, run_trial
 from tasks.decks import show
 from tasks.features import execution_id
 from tasks.resources import LARGE, LONG, MEDIUM, SHORT, SMALL, TRIALS_CACHE
@@ -43,7 +48,7 @@ class TrainingSet:
     parent_run_id: str
     valid_share: float
     test_share: float
-    lineage: dict[str, str]  # the feature run and raw input behind the tables (income.lineage)
+    lineage: dict[str, str]  # the feature run and raw input behind the tables (income.platform.lineage)
 
 
 @dataclass(frozen=True)

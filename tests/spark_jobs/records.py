@@ -8,7 +8,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
-from income.schema import ENTITY_KEY, NUMERIC_ATTRIBUTES, RAW_COLUMNS, TIMESTAMP
+from income.data.schema import ENTITY_KEY, NUMERIC_ATTRIBUTES, RAW_COLUMNS, TIMESTAMP
 
 RAW_SCHEMA = StructType(
     [

@@ -1,6 +1,6 @@
 from pyspark.testing import assertDataFrameEqual
 
-from income.schema import FEATURE_TABLES, LABEL_TABLE
+from income.data.schema import FEATURE_TABLES, LABEL_TABLE
 from spark_jobs import build_feature_tables
 from tests.spark_jobs.records import at, make_records
 

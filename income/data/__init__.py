@@ -1,0 +1,1 @@
+"""Raw census records: their schema and domains, the Adult importer, the synthetic generator, validation."""

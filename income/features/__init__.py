@@ -1,0 +1,1 @@
+"""The feature pipeline's library: the versioned offline store, Feast access, materialization into Valkey."""

@@ -1,0 +1,304 @@
+"""The offline store: feature and label tables published together, as one version, or not at all.
+
+Layout under the root (a local folder, or any URI pyarrow and Spark both read):
+
+    versions/<version>/<table>/event_year=YYYY/part-*.parquet   one feature run's tables
+    versions/<version>/_manifest.json     written last: the version is complete (sealed)
+    versions/<version>/_published         the version was the published one at some point
+    _current.json                         the published version and its tables (the commit)
+
+A feature run writes every table into a fresh version folder, seals it, and publishes it
+by replacing `_current.json` in one atomic step. Readers resolve table locations through
+`current()`, so they see the whole previous set or the whole new one, never a mix; a run
+that dies at any point leaves `_current.json` (and so every reader) where it was. Nothing
+is renamed or overwritten in place, and re-running on the same input publishes a new
+version with the same rows.
+
+Old versions are kept for rebuilds and rollbacks and removed by `collect_garbage`: the
+newest `keep` published versions stay; a version that was never published is removed
+only once it is older than `abandoned_after` (no run can still be writing it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyarrow import fs as pafs
+
+from income.data.schema import TIMESTAMP
+
+PARTITION_COLUMN = "event_year"
+VERSIONS = "versions"
+CURRENT = "_current.json"
+MANIFEST = "_manifest.json"
+PUBLISHED_MARK = "_published"
+STAGING = "_staging"  # prediction partitions are still staged and swapped (swap_into_place)
+_VERSION_FORMAT = "%Y%m%dT%H%M%S%fZ"
+_VERSION_PATTERN = re.compile(r"^(\d{8}T\d{12}Z)-[0-9a-f]{8}$")
+
+
+class NoPublishedFeatureSet(FileNotFoundError):
+    """The offline store has no published version yet."""
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    uri: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """One published (or sealed) version: its tables, where they are and how many rows each has."""
+
+    root: str
+    version: str
+    created_at: str
+    tables: dict[str, TableInfo]
+
+    def uri(self, table: str) -> str:
+        if table not in self.tables:
+            raise KeyError(f"feature set {self.version} under {self.root} has no table {table!r}")
+        return self.tables[table].uri
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> FeatureSet:
+        data = json.loads(text)
+        tables = {name: TableInfo(**info) for name, info in data.pop("tables").items()}
+        return cls(tables=tables, **data)
+
+
+def table_uri(root: str, name: str) -> str:
+    return f"{root.rstrip('/')}/{name}"
+
+
+def version_uri(root: str, version: str) -> str:
+    return table_uri(root, f"{VERSIONS}/{version}")
+
+
+def new_version(now: datetime | None = None) -> str:
+    """A version id that sorts by creation time: 20261126T081500123456Z-1a2b3c4d."""
+    return f"{(now or datetime.now(UTC)).strftime(_VERSION_FORMAT)}-{uuid.uuid4().hex[:8]}"
+
+
+def version_created_at(version: str) -> datetime:
+    match = _VERSION_PATTERN.match(version)
+    if not match:
+        raise ValueError(f"not a feature set version: {version!r}")
+    return datetime.strptime(match.group(1), _VERSION_FORMAT).replace(tzinfo=UTC)
+
+
+def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    return pafs.FileSystem.from_uri(uri if "://" in uri else f"file://{uri}")
+
+
+def _write_atomically(uri: str, write) -> None:
+    """Write through `write(stream)` to a temporary name beside `uri`, then move it into place."""
+    filesystem, path = _filesystem(uri)
+    parent = path.rsplit("/", 1)[0]
+    filesystem.create_dir(parent, recursive=True)
+    temporary = f"{parent}/.{uuid.uuid4().hex}.tmp"
+    with filesystem.open_output_stream(temporary) as out:
+        write(out)
+    filesystem.move(temporary, path)
+
+
+def write_text_atomically(uri: str, text: str) -> None:
+    _write_atomically(uri, lambda out: out.write(text.encode()))
+
+
+def read_text(uri: str) -> str | None:
+    """The file's text, or None when it does not exist."""
+    filesystem, path = _filesystem(uri)
+    try:
+        with filesystem.open_input_stream(path) as stream:
+            return stream.read().decode()
+    except FileNotFoundError:
+        return None
+
+
+def write_parquet_atomically(df: pd.DataFrame, uri: str) -> None:
+    """Write a pandas table as one parquet object (microsecond timestamps), atomically."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    _write_atomically(
+        uri, lambda out: pq.write_table(table, out, coerce_timestamps="us", allow_truncated_timestamps=True)
+    )
+
+
+def publish_pandas_tables(root: str, tables: dict[str, pd.DataFrame]) -> FeatureSet:
+    """Publish pandas tables as a new version, one parquet file per table.
+
+    For small imports, tests and benchmarks; the feature pipeline writes with Spark (write_table).
+    """
+    version, written = new_version(), []
+    for name, df in tables.items():
+        uri = table_uri(version_uri(root, version), name)
+        write_parquet_atomically(df, f"{uri}/part-0.parquet")
+        written.append(TableInfo(name=name, uri=uri, rows=len(df)))
+    seal(root, version, written)
+    return publish(root, version)
+
+
+def write_table(df, root: str, version: str, name: str) -> TableInfo:
+    """Write the Spark DataFrame `df` as table `name` of `version`, partitioned by event year.
+
+    An empty table is still a table: Spark writes no file for an empty partitioned
+    DataFrame, so one empty parquet file with the schema is written instead, and
+    every reader sees the columns.
+    """
+    from pyspark.sql import functions as F
+
+    uri = table_uri(version_uri(root, version), name)
+    partitioned = df.withColumn(PARTITION_COLUMN, F.year(TIMESTAMP))
+    partitioned.write.mode("errorifexists").partitionBy(PARTITION_COLUMN).parquet(uri)
+    spark = df.sparkSession
+    rows = spark.read.schema(partitioned.schema).parquet(uri).count()
+    if rows == 0:
+        spark.createDataFrame([], partitioned.schema).coalesce(1).write.mode("overwrite").parquet(uri)
+    return TableInfo(name=name, uri=uri, rows=rows)
+
+
+def seal(root: str, version: str, tables: list[TableInfo]) -> FeatureSet:
+    """Mark `version` complete: its manifest names every table. Not yet visible to readers."""
+    feature_set = FeatureSet(
+        root=root,
+        version=version,
+        created_at=version_created_at(version).isoformat(),
+        tables={t.name: t for t in tables},
+    )
+    manifest = table_uri(version_uri(root, version), MANIFEST)
+    write_text_atomically(manifest, feature_set.to_json())
+    return feature_set
+
+
+def sealed(root: str, version: str) -> FeatureSet:
+    """The sealed feature set `version`; FileNotFoundError when it was never completed."""
+    text = read_text(table_uri(version_uri(root, version), MANIFEST))
+    if text is None:
+        raise FileNotFoundError(f"feature set {version} under {root} is not complete (no {MANIFEST})")
+    return FeatureSet.from_json(text)
+
+
+def publish(root: str, version: str) -> FeatureSet:
+    """Make the sealed `version` the one every reader sees, in one atomic replace of _current.json."""
+    feature_set = sealed(root, version)
+    write_text_atomically(table_uri(version_uri(root, version), PUBLISHED_MARK), "")
+    write_text_atomically(table_uri(root, CURRENT), feature_set.to_json())
+    return feature_set
+
+
+def current(root: str) -> FeatureSet:
+    """The published feature set; NoPublishedFeatureSet when the feature pipeline never published one."""
+    text = read_text(table_uri(root, CURRENT))
+    if text is None:
+        raise NoPublishedFeatureSet(
+            f"no published feature set under {root} (no {CURRENT}): run the feature pipeline first "
+            "(`make demo`, or `pyflyte run workflows/feature_pipeline.py feature_pipeline`)"
+        )
+    return FeatureSet.from_json(text)
+
+
+def current_or_none(root: str) -> FeatureSet | None:
+    try:
+        return current(root)
+    except NoPublishedFeatureSet:
+        return None
+
+
+def versions(root: str) -> list[str]:
+    """Every version folder under the root, oldest first (complete or not)."""
+    filesystem, path = _filesystem(version_uri(root, ""))
+    selector = pafs.FileSelector(path.rstrip("/"), allow_not_found=True)
+    names = [
+        info.base_name for info in filesystem.get_file_info(selector) if info.type == pafs.FileType.Directory
+    ]
+    return sorted(n for n in names if _VERSION_PATTERN.match(n))
+
+
+def _exists(uri: str) -> bool:
+    filesystem, path = _filesystem(uri)
+    return filesystem.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def collect_garbage(
+    root: str, keep: int = 3, abandoned_after: timedelta = timedelta(hours=6), now: datetime | None = None
+) -> list[str]:
+    """Remove old versions; return the removed ones.
+
+    Kept: `keep` versions that were published, the current one and the newest others, and
+    every version never published that is younger than `abandoned_after` (a run may still
+    be writing it: make this longer than the feature tasks' timeout).
+    """
+    if keep < 1:
+        raise ValueError("keep must be at least 1: the published version is never removed")
+    now = now or datetime.now(UTC)
+    published_now = current_or_none(root)
+    all_versions = versions(root)
+    published = [v for v in all_versions if _exists(table_uri(version_uri(root, v), PUBLISHED_MARK))]
+    if published_now is None:
+        retained = set(published[-keep:])
+    else:
+        others = [v for v in published if v != published_now.version]
+        retained = {published_now.version, *others[len(others) - (keep - 1) :]}
+    removed = []
+    filesystem, _ = _filesystem(root)
+    for version in all_versions:
+        if version in retained:
+            continue
+        if version not in published and now - version_created_at(version) < abandoned_after:
+            continue
+        filesystem.delete_dir(_filesystem(version_uri(root, version))[1])
+        removed.append(version)
+    return removed
+
+
+def _hadoop_filesystem(spark, uri: str):
+    jvm = spark._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    return path.getFileSystem(spark._jsc.hadoopConfiguration()), jvm.org.apache.hadoop.fs.Path
+
+
+def swap_into_place(spark, staging: str, target: str) -> None:
+    """Replace the folder `target` by the fully written `staging` one: old -> trash, staging -> target.
+
+    Used for prediction partitions (one folder per as_of). A run that died between the two
+    renames left the old folder only as its trash copy: that copy is restored first, so the
+    swap never starts from a missing target whose data still exists.
+    """
+    fs, Path = _hadoop_filesystem(spark, target)
+    trash = f"{staging}-replaced"
+    fs.mkdirs(Path(target).getParent())
+    if not fs.exists(Path(target)):
+        _restore_interrupted_swap(fs, Path, staging, target)
+    if fs.exists(Path(target)) and not fs.rename(Path(target), Path(trash)):
+        raise OSError(f"could not move the old {target} aside")
+    if not fs.rename(Path(staging), Path(target)):
+        raise OSError(f"could not move {staging} into place as {target}")
+    fs.delete(Path(trash), True)
+
+
+def _restore_interrupted_swap(fs, Path, staging: str, target: str) -> None:
+    """Move back the newest trash copy of `target` that an interrupted swap left in the staging folder."""
+    folder = Path(staging).getParent()
+    prefix = f"{Path(target).getName()}-"
+    if not fs.exists(folder):
+        return
+    copies = [
+        status.getPath()
+        for status in fs.listStatus(folder)
+        if status.getPath().getName().startswith(prefix) and status.getPath().getName().endswith("-replaced")
+    ]
+    if copies:
+        newest = max(copies, key=lambda p: fs.getFileStatus(p).getModificationTime())
+        fs.rename(newest, Path(target))

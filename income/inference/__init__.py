@@ -1,0 +1,1 @@
+"""Inference: the model-feature contract, batch scoring, drift."""

@@ -1,0 +1,1 @@
+"""What every pipeline stands on: settings, Spark, Java, local Valkey, lineage, the demo summary."""

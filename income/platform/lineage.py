@@ -1,0 +1,150 @@
+"""Lineage: what each pipeline run read and wrote, from raw input to predictions.
+
+Each run appends one JSON record to `.runtime/lineage/runs.jsonl`; the feature pipeline also
+leaves `_lineage.json` in the feature set version it publishes, so whatever reads the published
+tables (training, batch scoring) knows which raw input and which feature run produced them, and
+copies that onto its MLflow run and model version tags (`lineage.*`).
+
+    python -m income.platform.lineage champion   # which raw data and features produced the champion?
+    python -m income.platform.lineage runs       # the latest pipeline runs
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from income.features.offline_store import current_or_none, read_text, version_uri, write_text_atomically
+from income.platform.settings import load_runtime_env, runtime_dir
+
+MANIFEST = "_lineage.json"
+
+
+def content_hash(df: pd.DataFrame) -> str:
+    """sha256 of a table's values (row order and dtypes included), stable across runs."""
+    hashes = pd.util.hash_pandas_object(df, index=False).to_numpy()
+    return hashlib.sha256(hashes.tobytes() + ",".join(df.columns).encode()).hexdigest()
+
+
+def file_hash(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _log_path() -> Path:
+    return runtime_dir() / "lineage" / "runs.jsonl"
+
+
+def record(kind: str, **facts) -> dict:
+    """Append a lineage record; returns it (with its id and time)."""
+    entry = {"id": uuid.uuid4().hex[:12], "kind": kind, "at": datetime.now(UTC).isoformat(), **facts}
+    path = _log_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as out:
+        out.write(json.dumps(entry, default=str) + "\n")
+    return entry
+
+
+def write_manifest(version_folder: str, entry: dict) -> None:
+    """Leave the feature run's lineage in the feature set version it wrote (atomic replace)."""
+    write_text_atomically(
+        f"{version_folder.rstrip('/')}/{MANIFEST}", json.dumps(entry, indent=2, default=str)
+    )
+
+
+def read_manifest(offline_root: str) -> dict:
+    """The lineage of the published feature set; {} when there is none."""
+    published = current_or_none(offline_root)
+    if published is None:
+        return {}
+    text = read_text(f"{version_uri(offline_root, published.version)}/{MANIFEST}")
+    return json.loads(text) if text else {}
+
+
+def runs() -> list[dict]:
+    path = _log_path()
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def as_tags(feature_run: dict) -> dict[str, str]:
+    """The feature run's lineage as flat MLflow tags."""
+    raw = feature_run.get("raw", {})
+    return {
+        "lineage.feature_run_id": str(feature_run.get("id", "unknown")),
+        "lineage.raw_source": str(raw.get("source", "unknown")),
+        "lineage.raw_sha256": str(raw.get("sha256", "unknown")),
+        "lineage.offline_store": str(feature_run.get("offline_store", "unknown")),
+        "lineage.feature_set_version": str(feature_run.get("feature_set_version", "unknown")),
+    }
+
+
+def html(chain: list[tuple[str, str]]) -> str:
+    rows = "".join(
+        f"<tr><th style='text-align:left'>{k}</th><td><code>{v}</code></td></tr>" for k, v in chain
+    )
+    return f"<table>{rows}</table>"
+
+
+def champion_chain() -> list[tuple[str, str]]:
+    """From the champion model version back to the raw input."""
+    from mlflow import MlflowClient
+
+    from income.training.tracking import MODEL_NAME, configure
+
+    configure()
+    version = MlflowClient().get_model_version_by_alias(MODEL_NAME, "champion")
+    tags = version.tags
+    feature_run = next((r for r in runs() if r["id"] == tags.get("lineage.feature_run_id")), {})
+    chain = [
+        ("model", f"{MODEL_NAME} v{version.version} (champion), {tags.get('model_family')}"),
+        ("MLflow run", version.run_id),
+        ("Flyte execution", tags.get("flyte_execution_id", "unknown")),
+        ("git commit", tags.get("git_commit", "unknown")),
+        ("training set", f"{tags.get('training_set_uri')} ({tags.get('training_set_rows')} rows)"),
+        ("training set sha256", tags.get("training_set_sha256", "unknown")),
+        (
+            "feature service",
+            f"{tags.get('feature_service')} (Feast definitions {tags.get('feast_definitions_version')})",
+        ),
+        ("feature run", tags.get("lineage.feature_run_id", "unknown")),
+        ("feature set", tags.get("lineage.feature_set_version", "unknown")),
+    ]
+    for table, info in feature_run.get("tables", {}).items():
+        chain.append((f"  table {table}", f"{info['uri']} ({info['rows']:,} rows)"))
+    chain += [
+        ("raw input", tags.get("lineage.raw_source", "unknown")),
+        ("raw sha256", tags.get("lineage.raw_sha256", "unknown")),
+    ]
+    scored = [
+        r
+        for r in runs()
+        if r["kind"] == "batch_scoring" and str(r.get("model_version")) == str(version.version)
+    ]
+    if scored:
+        chain.append(("latest predictions", scored[-1].get("predictions", "unknown")))
+    return chain
+
+
+def main(argv: list[str]) -> None:
+    load_runtime_env()
+    if argv == ["champion"]:
+        for key, value in champion_chain():
+            print(f"{key:<22} {value}")
+    elif argv == ["runs"]:
+        for entry in runs()[-20:]:
+            print(json.dumps(entry, default=str))
+    else:
+        sys.exit("usage: python -m income.platform.lineage {champion|runs}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,90 @@
+"""Where things live and how to reach the services, read from the environment.
+
+`make up` writes `.runtime/env` with these variables as `export` lines; the Makefile
+sources it, and `load_runtime_env()` reads it for processes started some other way
+(an IDE, a plain `pyflyte run`). Nothing here is a secret baked into code.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def runtime_dir() -> Path:
+    return Path(os.environ.get("INCOME_RUNTIME", PROJECT_ROOT / ".runtime")).resolve()
+
+
+def load_runtime_env(path: Path | None = None) -> None:
+    """Set variables from `.runtime/env` that the environment does not already set."""
+    env_file = path or runtime_dir() / "env"
+    if not env_file.exists():
+        return
+    for line in env_file.read_text().splitlines():
+        words = shlex.split(line, comments=True)
+        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
+            key, value = words[1].split("=", 1)
+            os.environ.setdefault(key, value)
+
+
+SECRET_GROUP = "income"  # Flyte secrets on a cluster: kubectl create secret generic income ...
+
+
+def secret(env_name: str, key: str) -> str:
+    """A secret from the environment, else from Flyte's secrets (group `income`), else ''."""
+    if os.environ.get(env_name):
+        return os.environ[env_name]
+    try:
+        from flytekit import current_context
+
+        return current_context().secrets.get(SECRET_GROUP, key)
+    except Exception:  # noqa: BLE001 - not in a Flyte task, or no such secret
+        return ""
+
+
+@dataclass(frozen=True)
+class ValkeySettings:
+    host: str
+    port: int
+    password: str
+    db: int = 0  # a second data set (e.g. the real Adult data) can live beside the demo's
+
+    @classmethod
+    def from_env(cls) -> ValkeySettings:
+        load_runtime_env()
+        if "VALKEY_PORT" not in os.environ:
+            raise RuntimeError(
+                "Valkey settings not found: run `make up` (it writes .runtime/env), "
+                "or set VALKEY_HOST, VALKEY_PORT and VALKEY_PASSWORD."
+            )
+        return cls(
+            host=os.environ.get("VALKEY_HOST", "127.0.0.1"),
+            port=int(os.environ["VALKEY_PORT"]),
+            password=secret("VALKEY_PASSWORD", "valkey-password"),
+            db=int(os.environ.get("VALKEY_DB", "0")),
+        )
+
+    @property
+    def feast_connection_string(self) -> str:
+        """Feast's redis connection string: host:port[,db=N][,password=...]."""
+        parts = [f"{self.host}:{self.port}"]
+        if self.db:
+            parts.append(f"db={self.db}")
+        if self.password:
+            parts.append(f"password={self.password}")
+        return ",".join(parts)
+
+    def client(self):
+        import valkey
+
+        return valkey.Valkey(host=self.host, port=self.port, password=self.password or None, db=self.db)
+
+
+def offline_store_uri() -> str:
+    """Root of the offline store: a local folder by default, any Spark/pyarrow URI at scale."""
+    load_runtime_env()
+    return os.environ.get("INCOME_OFFLINE_STORE", str(runtime_dir() / "offline_store"))

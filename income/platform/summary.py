@@ -1,0 +1,106 @@
+"""`python -m income.platform.summary`: where a local run's outputs are, and how big they are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from income.data.schema import FEATURE_TABLES, LABEL_TABLE
+from income.features.offline_store import current_or_none
+from income.platform.settings import ValkeySettings, load_runtime_env, offline_store_uri, runtime_dir
+
+
+def _rows(path: Path) -> int:
+    files = [path] if path.is_file() else path.rglob("*.parquet")
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
+def _print_champion() -> None:
+    """The registered champion and its scores, when a training run has happened."""
+    from income.training.tracking import MODEL_NAME, tracking_uri
+
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return
+    from mlflow import MlflowClient
+
+    from income.training.tracking import configure
+
+    configure()
+    client = MlflowClient()
+    try:
+        champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
+    except Exception:  # noqa: BLE001 - no champion yet
+        print("\nModel registry: no champion yet (run the training pipeline)")
+        return
+    metrics = client.get_run(champion.run_id).data.metrics
+    tags = champion.tags
+    print(f"\nModel registry   {MODEL_NAME} champion v{champion.version} ({tags.get('model_family')})")
+    print(
+        f"  test ROC AUC {metrics['test_roc_auc']:.4f}, accuracy {metrics['test_accuracy']:.4f}, "
+        f"F1 {metrics['test_f1']:.4f} (validation ROC AUC {metrics['val_roc_auc']:.4f})"
+    )
+    print(f"  promoted because: {tags.get('promotion.reason', 'n/a')}")
+    print("  MLflow UI: make mlflow-ui  ·  rollback: make rollback")
+
+
+def _print_scoring() -> None:
+    """Batch predictions and the demo's online prediction, when they exist."""
+    import json
+
+    predictions = runtime_dir() / "predictions"
+    partitions = sorted(p for p in predictions.glob("as_of=*") if p.is_dir())
+    if partitions:
+        print(f"\nBatch scoring     {len(partitions)} partition(s) in {predictions}")
+        print(f"  latest          {partitions[-1].name} ({_rows(partitions[-1]):,} predictions)")
+    drift = sorted((runtime_dir() / "reports").glob("drift-*.html"), key=lambda p: p.stat().st_mtime)
+    if drift:
+        print(f"  drift report    {drift[-1]}")
+    answer = runtime_dir() / "reports" / "demo-prediction.json"
+    if answer.exists():
+        body = json.loads(answer.read_text())
+        first = (body.get("predictions") or [body])[0]
+        print(
+            f"\nOnline /predict   user {first.get('user_id')}: probability {first.get('probability'):.4f}, "
+            f"label {first.get('label')}, model v{first.get('model_version')}"
+        )
+
+
+def main() -> None:
+    load_runtime_env()
+    root = Path(offline_store_uri())
+    here = Path.cwd()
+
+    def show(path: Path) -> str:
+        return str(path.relative_to(here)) if path.is_relative_to(here) else str(path)
+
+    print("\nFeature pipeline outputs")
+    published = current_or_none(str(root))
+    print(
+        f"  offline store    {show(root)}, feature set {published.version if published else 'none published'}"
+    )
+    for table in [*FEATURE_TABLES, LABEL_TABLE] if published else []:
+        print(f"    {table:<14} {published.tables[table].rows:>10,} rows")
+    for quarantined in sorted((root / "quarantine").glob("*.parquet")):
+        print(f"  quarantine       {show(quarantined)} ({_rows(quarantined):,} rows)")
+    print(f"  Feast registry   {show(runtime_dir() / 'feast' / 'registry.db')} (feature service income_v1)")
+    try:
+        valkey = ValkeySettings.from_env()
+        keys = valkey.client().dbsize()
+        print(f"  online store     Valkey {valkey.host}:{valkey.port}, {keys:,} keys (one per user)")
+    except Exception as exc:  # noqa: BLE001 - a summary reports, it does not fail
+        print(f"  online store     not reachable ({exc})")
+    for report in sorted((runtime_dir() / "reports").glob("*.html")):
+        if not report.name.startswith("drift-"):  # one per as_of: the latest is shown below
+            print(f"  report           {show(report)}")
+    _print_champion()
+    _print_scoring()
+    print(
+        "\nExplore: `make feast-ui`, or in a shell: set -a; . .runtime/env; set +a; "
+        "cd feature_repo; feast feature-views list"
+    )
+
+
+if __name__ == "__main__":
+    main()

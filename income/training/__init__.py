@@ -1,0 +1,1 @@
+"""The training pipeline's library: training sets, trials, model, MLflow tracking, registry, promotion."""

@@ -1,0 +1,146 @@
+"""The income classifier as one MLflow pyfunc model: preprocessing and estimator together.
+
+Batch and online scoring pass the feature values exactly as Feast returns them (strings
+or None for categoricals, ints/floats or None for numbers); the model itself imputes,
+encodes and scores, so training and serving cannot drift apart. XGBoost boosters are
+stored in XGBoost's own JSON format; scikit-learn estimators and the preprocessor with
+joblib.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from income.data.schema import CATEGORICAL_ATTRIBUTES, HISTORY_FEATURES, LABEL, VIEW_ATTRIBUTES
+
+FEATURES = [f for view in VIEW_ATTRIBUTES.values() for f in view] + HISTORY_FEATURES
+CATEGORICAL = [f for f in FEATURES if f in CATEGORICAL_ATTRIBUTES]
+NUMERIC = [f for f in FEATURES if f not in CATEGORICAL]
+MISSING = "missing"
+FAMILIES = ("xgboost", "random_forest", "decision_tree", "logistic_regression")
+
+
+def as_model_input(df: pd.DataFrame) -> pd.DataFrame:
+    """Feast-shaped values -> the frame the preprocessor expects (numbers as float, None kept)."""
+    out = pd.DataFrame(index=df.index)
+    for column in NUMERIC:
+        out[column] = pd.to_numeric(df[column], errors="coerce").astype("float64")
+    for column in CATEGORICAL:
+        out[column] = df[column].astype("object").where(df[column].notna(), None)
+    return out
+
+
+def make_preprocessor() -> ColumnTransformer:
+    categorical = make_pipeline(
+        SimpleImputer(strategy="constant", fill_value=MISSING, missing_values=None),
+        OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False),
+    )
+    numeric = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+    return ColumnTransformer([("categorical", categorical, CATEGORICAL), ("numeric", numeric, NUMERIC)])
+
+
+def make_estimator(family: str, params: dict[str, Any], seed: int = 0):
+    """An unfitted estimator of the given family (parameters as in its library)."""
+    if family == "xgboost":
+        from xgboost import XGBClassifier
+
+        return XGBClassifier(**params, tree_method="hist", n_jobs=2, random_state=seed, eval_metric="logloss")
+    if family == "random_forest":
+        from sklearn.ensemble import RandomForestClassifier
+
+        return RandomForestClassifier(**params, n_jobs=2, random_state=seed)
+    if family == "decision_tree":
+        from sklearn.tree import DecisionTreeClassifier
+
+        return DecisionTreeClassifier(**params, random_state=seed)
+    if family == "logistic_regression":
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(**params, max_iter=2000)
+    raise ValueError(f"unknown model family {family!r}; choose one of {', '.join(FAMILIES)}")
+
+
+@dataclass
+class FittedModel:
+    family: str
+    preprocessor: ColumnTransformer
+    estimator: Any
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """Probability that income > 50K, from Feast-shaped feature values."""
+        matrix = self.preprocessor.transform(as_model_input(features))
+        return self.estimator.predict_proba(matrix)[:, 1]
+
+    def feature_importance(self) -> pd.Series:
+        """Importance per raw feature: encoded columns summed back onto their feature."""
+        if hasattr(self.estimator, "feature_importances_"):
+            weights = np.asarray(self.estimator.feature_importances_, dtype=float)
+        else:
+            weights = np.abs(np.asarray(self.estimator.coef_, dtype=float)).ravel()
+        names = self.preprocessor.get_feature_names_out()
+        raw = [_raw_feature(name) for name in names]
+        return pd.Series(weights, index=raw).groupby(level=0).sum().sort_values(ascending=False)
+
+    def save(self, folder: Path) -> dict[str, str]:
+        """Write the artifacts; returns the mapping MLflow logs as pyfunc artifacts."""
+        folder.mkdir(parents=True, exist_ok=True)
+        artifacts = {"preprocessor": str(folder / "preprocessor.joblib")}
+        joblib.dump(self.preprocessor, artifacts["preprocessor"])
+        if self.family == "xgboost":
+            artifacts["estimator"] = str(folder / "estimator.xgb.json")
+            self.estimator.save_model(artifacts["estimator"])
+        else:
+            artifacts["estimator"] = str(folder / "estimator.joblib")
+            joblib.dump(self.estimator, artifacts["estimator"])
+        meta = folder / "model.json"
+        meta.write_text(json.dumps({"family": self.family, "features": FEATURES}))
+        artifacts["meta"] = str(meta)
+        return artifacts
+
+    @classmethod
+    def load(cls, artifacts: dict[str, str]) -> FittedModel:
+        family = json.loads(Path(artifacts["meta"]).read_text())["family"]
+        if family == "xgboost":
+            from xgboost import XGBClassifier
+
+            estimator = XGBClassifier()
+            estimator.load_model(artifacts["estimator"])
+        else:
+            estimator = joblib.load(artifacts["estimator"])
+        return cls(family, joblib.load(artifacts["preprocessor"]), estimator)
+
+
+def _raw_feature(encoded: str) -> str:
+    """'categorical__occupation_Sales' -> 'occupation'; 'numeric__age' -> 'age'."""
+    _, _, rest = encoded.partition("__")
+    return max((f for f in FEATURES if rest == f or rest.startswith(f + "_")), key=len, default=rest)
+
+
+def fit(family: str, params: dict[str, Any], train: pd.DataFrame, seed: int = 0) -> FittedModel:
+    preprocessor = make_preprocessor()
+    matrix = preprocessor.fit_transform(as_model_input(train[FEATURES]))
+    estimator = make_estimator(family, params, seed)
+    estimator.fit(matrix, train[LABEL].to_numpy())
+    return FittedModel(family, preprocessor, estimator)
+
+
+class IncomeClassifier(mlflow.pyfunc.PythonModel):
+    """MLflow pyfunc: Feast-shaped features in, P(income > 50K) out."""
+
+    def load_context(self, context) -> None:
+        self.model = FittedModel.load(context.artifacts)
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:
+        return self.model.predict_proba(model_input)

@@ -1,0 +1,144 @@
+"""The offline store publishes a run's tables together or not at all, and keeps what others need."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from income.data.schema import ENTITY_KEY, TIMESTAMP
+from income.features.offline_store import (
+    NoPublishedFeatureSet,
+    TableInfo,
+    collect_garbage,
+    current,
+    new_version,
+    publish,
+    publish_pandas_tables,
+    seal,
+    swap_into_place,
+    version_uri,
+    versions,
+    write_table,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def frame(users: list[int]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            ENTITY_KEY: pd.Series(users, dtype="int64"),
+            TIMESTAMP: pd.Series([pd.Timestamp("2025-06-01", tz="UTC")] * len(users)).astype(
+                "datetime64[us, UTC]"
+            ),
+            "age": pd.Series([30 + u for u in users], dtype="int64"),
+        }
+    )
+
+
+def read(uri: str) -> pd.DataFrame:
+    return pd.read_parquet(uri).sort_values(ENTITY_KEY).reset_index(drop=True)
+
+
+def test_nothing_is_visible_before_the_first_publication(tmp_path):
+    with pytest.raises(NoPublishedFeatureSet, match="run the feature pipeline first"):
+        current(str(tmp_path))
+
+
+def test_a_sealed_version_is_invisible_until_published(tmp_path):
+    root = str(tmp_path)
+    first = publish_pandas_tables(root, {"demographic": frame([1, 2]), "labels": frame([1])})
+    version = new_version()
+    seal(root, version, [TableInfo("demographic", f"{version_uri(root, version)}/demographic", 5)])
+
+    assert current(root).version == first.version
+    assert current(root).tables["labels"].rows == 1
+    assert publish(root, version).version == current(root).version == version
+
+
+def test_every_table_of_a_version_is_published_at_once(tmp_path):
+    root = str(tmp_path)
+    old = publish_pandas_tables(root, {"demographic": frame([1]), "labels": frame([1])})
+    new = publish_pandas_tables(root, {"demographic": frame([1, 2, 3]), "labels": frame([1, 2])})
+
+    published = current(root)
+    assert published.version == new.version != old.version
+    assert {name: len(read(published.uri(name))) for name in published.tables} == {
+        "demographic": 3,
+        "labels": 2,
+    }
+    assert len(read(old.uri("demographic"))) == 1  # the old version is still there for rebuilds
+
+
+def test_publishing_an_incomplete_version_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not complete"):
+        publish(str(tmp_path), new_version())
+
+
+def test_garbage_collection_keeps_the_newest_published_and_young_unfinished_versions(tmp_path):
+    root = str(tmp_path)
+    published = [
+        publish_pandas_tables(root, {"labels": frame([i])}).version for i in range(4)
+    ]  # four publications, oldest first
+    old_abandoned = new_version(datetime.now(UTC) - timedelta(days=2))
+    young_abandoned = new_version()
+    for version in (old_abandoned, young_abandoned):  # runs that died before sealing
+        (tmp_path / "versions" / version / "labels").mkdir(parents=True)
+
+    removed = collect_garbage(root, keep=2, abandoned_after=timedelta(hours=6))
+
+    assert sorted(removed) == sorted([*published[:2], old_abandoned])
+    assert versions(root) == sorted([*published[2:], young_abandoned])
+    assert current(root).version == published[-1]
+
+
+def test_garbage_collection_never_removes_the_published_version(tmp_path):
+    root = str(tmp_path)
+    first = publish_pandas_tables(root, {"labels": frame([1])})
+    later = publish_pandas_tables(root, {"labels": frame([2])})
+    publish(root, first.version)  # rolled back to the first: it is current, though older
+
+    removed = collect_garbage(root, keep=1)
+
+    assert removed == [later.version] and current(root).version == first.version
+    with pytest.raises(ValueError, match="at least 1"):
+        collect_garbage(root, keep=0)
+
+
+def test_an_empty_spark_table_keeps_its_columns(spark, tmp_path):
+    root = str(tmp_path)
+    version = new_version()
+    empty = spark.createDataFrame(frame([1])).limit(0)
+
+    info = write_table(empty, root, version, "labels")
+
+    assert info.rows == 0
+    back = spark.read.parquet(info.uri)
+    assert back.count() == 0
+    assert {ENTITY_KEY, TIMESTAMP, "age"} <= set(back.columns)
+
+
+def test_a_spark_table_is_partitioned_by_event_year(spark, tmp_path):
+    root = str(tmp_path)
+    info = write_table(spark.createDataFrame(frame([1, 2, 3])), root, new_version(), "demographic")
+
+    assert info.rows == 3
+    assert [p.name for p in sorted((tmp_path / "versions").glob("*/demographic/event_year=*"))] == [
+        "event_year=2025"
+    ]
+
+
+def test_an_interrupted_swap_is_restored_before_the_next_one(spark, tmp_path):
+    """A run that died between its two renames left the old partition only as a trash copy."""
+    target = tmp_path / "predictions" / "as_of=2026"
+    staging_dir = tmp_path / "predictions" / "_staging"
+    spark.createDataFrame(frame([1])).write.parquet(str(staging_dir / "as_of=2026-deadrun-replaced"))
+    assert not target.exists()
+    spark.createDataFrame(frame([2, 3])).write.parquet(str(staging_dir / "as_of=2026-newrun"))
+
+    swap_into_place(spark, str(staging_dir / "as_of=2026-newrun"), str(target))
+
+    assert read(str(target))[ENTITY_KEY].tolist() == [2, 3]
+    assert not any(staging_dir.iterdir())  # the restored copy was the old partition: replaced, then removed

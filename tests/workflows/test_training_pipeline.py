@@ -1,0 +1,210 @@
+"""Training: the workflow through Flyte, the promotion gate, rollback, and the logged model."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from income.training.model import FEATURES, fit
+
+pytestmark = pytest.mark.integration
+
+# Small, quick trials: one per family; decision trees are pinned to an invalid depth so
+# that one trial in four fails (sklearn rejects max_depth=0).
+FAST = {
+    "xgboost": {"n_estimators": 60},
+    "random_forest": {"n_estimators": 40},
+    "decision_tree": {"max_depth": 0},
+}
+
+
+@pytest.fixture(scope="module")
+def training_run(feature_run):
+    from income.training.trials import SearchConfig
+    from tasks.training import TrainingConfig
+    from workflows.training_pipeline import training_pipeline
+
+    cfg = TrainingConfig(search=SearchConfig(n_trials=4, seed=1, fixed_params_json=json.dumps(FAST)))
+    return training_pipeline(cfg=cfg)
+
+
+def test_workflow_registers_a_champion_from_the_best_trial(training_run):
+    from income.training.registry import MODEL_NAME
+    from income.training.tracking import configure
+
+    configure()
+    client = mlflow.MlflowClient()
+    champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
+    assert training_run.decision.promoted
+    assert str(champion.version) == training_run.decision.model_version
+    assert champion.run_id == training_run.best_run_id
+    assert champion.tags["feature_service"] == "income_v1"
+    assert champion.tags["promotion.decision"] == "promoted"
+    assert len(champion.tags["feature_refs"].split(",")) == len(FEATURES)
+    best = client.get_run(training_run.best_run_id)
+    assert best.data.tags["mlflow.parentRunId"] == training_run.parent_run_id
+    assert best.data.metrics["val_roc_auc"] > 0.7
+    children = mlflow.search_runs(
+        filter_string=f"tags.mlflow.parentRunId = '{training_run.parent_run_id}' "
+        "and attributes.status = 'FINISHED'",
+        output_format="list",
+    )
+    assert best.data.metrics["val_roc_auc"] == max(r.data.metrics["val_roc_auc"] for r in children)
+    artifacts = {a.path for a in client.list_artifacts(training_run.best_run_id)}
+    assert {"roc_curve.png", "feature_importance.png"} <= artifacts
+    assert {i.dataset.name for i in best.inputs.dataset_inputs} == {
+        "income_v1-training",
+        "income_v1-validation",
+        "income_v1-test",
+    }
+
+
+def test_a_failing_trial_is_recorded_as_failed_and_does_not_fail_the_run(training_run):
+    assert (training_run.trials_succeeded, training_run.trials_failed) == (3, 1)
+    failed = mlflow.search_runs(
+        filter_string=f"tags.mlflow.parentRunId = '{training_run.parent_run_id}' "
+        "and attributes.status = 'FAILED'",
+        output_format="list",
+    )
+    assert [r.data.params["model_family"] for r in failed] == ["decision_tree"]
+
+
+def test_logged_model_predicts_from_raw_feast_shaped_rows(training_run):
+    from income.features.feature_store import get_store
+    from income.training.registry import MODEL_NAME
+
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
+    store = get_store()
+    users = [{"user_id": u} for u in range(1, 40)]
+    online = store.get_online_features(features=store.get_feature_service("income_v1"), entity_rows=users)
+    frame = pd.DataFrame(online.to_dict())
+    fresh = frame[frame["age"].notna()]
+    assert len(fresh) > 0
+    scores = np.asarray(model.predict(fresh[FEATURES]))
+    assert scores.shape == (len(fresh),) and ((scores >= 0) & (scores <= 1)).all()
+    # Feast returns None for missing values: the model imputes them itself.
+    raw = {f: [None] for f in FEATURES}
+    assert 0 <= float(np.asarray(model.predict(pd.DataFrame(raw)))[0]) <= 1
+
+
+def _logged_run(family: str, params: dict, train: pd.DataFrame, valid: pd.DataFrame) -> str:
+    from income.training.trials import log_model
+
+    with mlflow.start_run(run_name=f"gate-test-{family}") as run:
+        log_model(fit(family, params, train), valid)
+    return run.info.run_id
+
+
+def test_promotion_gate_and_rollback(training_run):
+    """Worse challengers stay challengers, a better one is promoted, rollback restores the old one."""
+    from income.training.registry import CHAMPION, HISTORY_TAG, ROLLED_BACK_TAG, register_and_gate, rollback
+    from income.training.training_set import split_by_time
+
+    name = "income-classifier-gate-test"  # its own registered model: the pipeline's stays untouched
+    client = mlflow.MlflowClient()
+    uri = (
+        client.get_run(training_run.best_run_id).data.tags.get("training_set_uri")
+        or client.get_model_version("income-classifier", training_run.decision.model_version).tags[
+            "training_set_uri"
+        ]
+    )
+    train, valid, test = split_by_time(pd.read_parquet(uri), 0.15, 0.15)
+
+    def champion() -> str:
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
+
+    weak = register_and_gate(
+        _logged_run("decision_tree", {"max_depth": 1}, train, valid), test, 0.01, {}, name
+    )
+    assert weak.promoted and weak.champion_test_roc_auc == -1.0  # the first model becomes champion
+
+    strong_run = _logged_run("xgboost", {"n_estimators": 80, "max_depth": 4}, train, valid)
+    strong = register_and_gate(strong_run, test, 0.01, {}, name)
+    assert strong.promoted and champion() == strong.model_version
+    assert strong.challenger_test_roc_auc >= strong.champion_test_roc_auc + 0.01
+    # The champion is scored on the same test rows as when it was the challenger.
+    assert strong.champion_test_roc_auc == weak.challenger_test_roc_auc
+
+    worse = register_and_gate(
+        _logged_run("decision_tree", {"max_depth": 2}, train, valid), test, 0.01, {}, name
+    )
+    assert not worse.promoted and champion() == strong.model_version
+    tags = client.get_model_version(name, worse.model_version).tags
+    assert tags["promotion.decision"] == "rejected"
+    assert float(tags["promotion.champion_test_roc_auc"]) == pytest.approx(strong.challenger_test_roc_auc)
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == worse.model_version
+
+    assert rollback(name) == weak.model_version
+    assert champion() == weak.model_version
+    assert json.loads(client.get_registered_model(name).tags[HISTORY_TAG]) == [weak.model_version]
+    assert ROLLED_BACK_TAG in client.get_model_version(name, strong.model_version).tags
+    with pytest.raises(RuntimeError, match="nothing to roll back to"):
+        rollback(name)  # the first champion has no predecessor
+
+
+def test_lineage_leads_from_the_champion_back_to_the_raw_input(training_run, feature_run):
+    from income.platform import lineage
+
+    chain = dict(lineage.champion_chain())
+    feature_run = next(r for r in lineage.runs() if r["id"] == chain["feature run"])
+    assert chain["raw input"] == feature_run["raw"]["source"] == "synthetic(users=600, seed=11)"
+    assert chain["raw sha256"] == feature_run["raw"]["sha256"]
+    assert chain["feature set"] == feature_run["feature_set_version"]
+    assert chain["MLflow run"] == training_run.best_run_id
+    assert "  table demographic" in chain
+    logged = mlflow.artifacts.load_dict(f"runs:/{training_run.parent_run_id}/lineage.json")
+    assert logged["model_version"] == training_run.decision.model_version
+
+
+def test_a_retried_select_and_register_changes_nothing(training_run):
+    """Flyte retries select_and_register (retries=2): a second attempt with the same inputs
+    registers no new version, returns the same outcome and leaves the champion history alone."""
+    from income.training.registry import HISTORY_TAG, MODEL_NAME
+    from income.training.trials import TrialResult
+    from tasks.training import TrainingConfig, TrainingSet, select_and_register
+
+    client = mlflow.MlflowClient()
+    registered = client.get_registered_model(MODEL_NAME)
+    versions = len(client.search_model_versions(f"name = '{MODEL_NAME}'"))
+    # The first attempt's inputs, rebuilt from what it recorded on the version and the runs.
+    tags = client.get_model_version(MODEL_NAME, training_run.decision.model_version).tags
+    parent = client.get_run(training_run.parent_run_id)
+    training_set = TrainingSet(
+        uri=tags["training_set_uri"],
+        rows=int(tags["training_set_rows"]),
+        sha256=tags["training_set_sha256"],
+        feature_service=tags["feature_service"],
+        feature_refs=tags["feature_refs"].split(","),
+        definitions_version=tags["feast_definitions_version"],
+        parent_run_id=training_run.parent_run_id,
+        valid_share=float(parent.data.params["valid_share"]),
+        test_share=float(parent.data.params["test_share"]),
+        lineage={k: v for k, v in tags.items() if k.startswith("lineage.")},
+    )
+    trials = mlflow.search_runs(
+        filter_string=f"tags.mlflow.parentRunId = '{training_run.parent_run_id}' "
+        "and attributes.status = 'FINISHED'",
+        output_format="list",
+    )
+    results = [
+        TrialResult(
+            trial_id=int(r.data.tags["trial_id"]),
+            model_family=r.data.params["model_family"],
+            run_id=r.info.run_id,
+            val_roc_auc=r.data.metrics["val_roc_auc"],
+            test_roc_auc=r.data.metrics["test_roc_auc"],
+            fit_seconds=r.data.metrics["fit_seconds"],
+        )
+        for r in trials
+    ] + [None]  # the failed trial
+
+    retry = select_and_register(training_set=training_set, results=results, cfg=TrainingConfig())
+
+    assert retry == training_run
+    assert len(client.search_model_versions(f"name = '{MODEL_NAME}'")) == versions
+    assert client.get_registered_model(MODEL_NAME).tags[HISTORY_TAG] == registered.tags[HISTORY_TAG]
+    assert client.get_registered_model(MODEL_NAME).aliases == registered.aliases
