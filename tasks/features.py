@@ -1,4 +1,4 @@
-"""The Spark step: validated records -> feature and label tables, written as one sealed version."""
+"""Feature tasks: validated records -> feature and label tables (Spark), published together, Feast, Valkey."""
 
 from __future__ import annotations
 
@@ -8,27 +8,32 @@ import pyspark.sql
 from flytekit import StructuredDataset, current_context, task
 from flytekitplugins.spark import Spark
 
-from income.features.offline_store import new_version, seal, write_table
-from income.platform.settings import offline_store_uri
+from income.data.validation import ValidationSummary
+from income.features.feature_store import FEATURE_SERVICE, apply_definitions, get_store
+from income.features.materialize import materialize_latest
+from income.features.offline_store import (
+    collect_garbage,
+    new_version,
+    publish,
+    seal,
+    version_uri,
+    write_table,
+)
+from income.platform import lineage
+from income.platform.settings import ValkeySettings, offline_store_uri
 from spark_jobs import build_feature_tables
+from tasks.config import FeaturePipelineConfig
 from tasks.decks import show
-from tasks.resources import LARGE, LONG, MEDIUM, SPARK_CONF
+from tasks.execution import execution_id
+from tasks.resources import LARGE, LONG, MEDIUM, SMALL, SPARK_CONF, VALKEY_SECRET
 
 
 @dataclass(frozen=True)
 class FeatureTables:
     offline_store: str
-    version: str  # sealed, not yet published: tasks.publish.publish_features makes it visible
+    version: str  # sealed, not yet published: publish_features makes it visible
     uris: dict[str, str]
     rows: dict[str, int]
-
-
-def execution_id() -> str:
-    """The Flyte execution id, or "local" outside a registered execution."""
-    try:
-        return current_context().execution_id.name or "local"
-    except Exception:  # noqa: BLE001 - outside a Flyte execution
-        return "local"
 
 
 def _tables_html(tables: FeatureTables) -> str:
@@ -72,3 +77,70 @@ def build_features(valid: StructuredDataset) -> FeatureTables:
     )
     show("Feature tables", _tables_html(tables))
     return tables
+
+
+# Unpublished versions younger than this may still be written by a running feature task.
+ABANDONED_AFTER = 3 * LONG
+
+
+@dataclass(frozen=True)
+class PublishedFeatures:
+    feature_service: str
+    definitions_version: str
+    online_users: int
+    window_start: str
+    window_end: str
+    materialize_seconds: float
+    tables: FeatureTables
+
+
+@task(
+    requests=SMALL, limits=MEDIUM, timeout=LONG, retries=2, enable_deck=True, secret_requests=[VALKEY_SECRET]
+)
+def publish_features(
+    tables: FeatureTables,
+    raw_source: str,
+    raw_sha256: str,
+    validation: ValidationSummary,
+    cfg: FeaturePipelineConfig,
+) -> PublishedFeatures:
+    """Publish the run's tables together, `feast apply` them, materialize the latest values, record lineage.
+
+    The lineage manifest goes into the version before it is published; publishing is one
+    atomic replace, after which `feast apply` moves every Feast source to the new version.
+    """
+    entry = lineage.record(
+        "feature_pipeline",
+        flyte_execution_id=execution_id(),
+        raw={"source": raw_source, "sha256": raw_sha256, "rows": validation.rows},
+        quarantined_rows=validation.quarantined_rows,
+        offline_store=tables.offline_store,
+        feature_set_version=tables.version,
+        tables={name: {"uri": uri, "rows": tables.rows[name]} for name, uri in tables.uris.items()},
+        feature_service=FEATURE_SERVICE,
+    )
+    lineage.write_manifest(version_uri(tables.offline_store, tables.version), entry)
+    publish(tables.offline_store, tables.version)
+
+    valkey = ValkeySettings.from_env()
+    store = get_store(valkey)
+    version = apply_definitions(store)
+    report = materialize_latest(store, valkey.client(), FEATURE_SERVICE)
+    removed = collect_garbage(tables.offline_store, keep=cfg.keep_versions, abandoned_after=ABANDONED_AFTER)
+    show(
+        "Online store",
+        f"<p>Feature set <code>{tables.version}</code> published; feature service <b>{FEATURE_SERVICE}</b>, "
+        f"definitions {version}: {report.users:,} users written to Valkey {valkey.host}:{valkey.port} in "
+        f"{report.seconds} s (window {report.start} → {report.end}). "
+        f"Old versions removed: {len(removed)}.</p>",
+    )
+    show("Lineage", lineage.html([(k, str(v)) for k, v in entry.items()]))
+    return PublishedFeatures(
+        feature_service=FEATURE_SERVICE,
+        definitions_version=version,
+        online_users=report.users,
+        window_start=report.start,
+        window_end=report.end,
+        materialize_seconds=report.seconds,
+        tables=tables,
+    )

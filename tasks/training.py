@@ -25,7 +25,7 @@ from income.training.training_set import build_training_set as point_in_time_tra
 from income.training.training_set import fingerprint, read_labels, save_training_set, split_by_time
 from income.training.trials import SearchConfig, Splits, TrialResult, TrialSpec, make_trial_specs, run_trial
 from tasks.decks import show
-from tasks.features import execution_id
+from tasks.execution import execution_id
 from tasks.resources import LARGE, LONG, MEDIUM, SHORT, SMALL, TRIALS_CACHE
 
 

@@ -100,6 +100,6 @@ def test_image_entrypoint_is_valid_bash():
 
 
 def test_valkey_password_comes_from_a_flyte_secret(package):
-    template = _tasks(package)["tasks.publish.publish_features"]
+    template = _tasks(package)["tasks.features.publish_features"]
     secrets = [(s.group, s.key) for s in template.security_context.secrets]
     assert secrets == [("income", "valkey-password")]

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from flytekit import workflow
 
 from income.inference.drift import DriftSummary
-from tasks.scoring import ScoringConfig, ScoringSummary, report_drift, score_batch
+from tasks.inference import ScoringConfig, ScoringSummary, report_drift, score_batch
 
 
 class BatchScoringOutcome(NamedTuple):

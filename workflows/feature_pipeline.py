@@ -10,9 +10,8 @@ from flytekit import workflow
 from flytekit.types.file import FlyteFile
 
 from tasks.config import FeaturePipelineConfig
-from tasks.features import build_features
-from tasks.publish import PublishedFeatures, publish_features
-from tasks.raw import load_raw_records, validate_raw_records
+from tasks.data import load_raw_records, validate_raw_records
+from tasks.features import PublishedFeatures, build_features, publish_features
 
 
 @workflow

@@ -262,7 +262,7 @@ def test_a_version_without_a_feature_contract_is_refused_as_batch_scoring_refuse
         prediction = client.post("/predict", json={"user_id": user}).json()["predictions"][0]
         assert prediction["model_version"] == first
 
-        # The same check, word for word, as batch scoring's (tasks.scoring.score_batch).
+        # The same check, word for word, as batch scoring's (tasks.inference.score_batch).
         from income.features.feature_store import get_store
         from income.inference.contract import ContractMismatchError, check_contract
 

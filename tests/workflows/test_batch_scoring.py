@@ -72,7 +72,7 @@ def population(feature_run, pipeline_env) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def first_run(model_uri, predictions_root, spark):
-    from tasks.scoring import ScoringConfig
+    from tasks.inference import ScoringConfig
     from workflows.batch_scoring import batch_scoring
 
     cfg = ScoringConfig(model_uri=model_uri, as_of=AS_OF, predictions_uri=predictions_root, partitions=4)
@@ -147,7 +147,7 @@ def test_drift_report_is_saved_logged_and_typed(first_run):
 def test_rerun_replaces_the_partition_and_another_as_of_adds_one(
     first_run, model_uri, predictions_root, population
 ):
-    from tasks.scoring import ScoringConfig, score_batch
+    from tasks.inference import ScoringConfig, score_batch
 
     before = read_predictions(predictions_root, pd.Timestamp(AS_OF))
     again = score_batch(cfg=ScoringConfig(model_uri=model_uri, as_of=AS_OF, predictions_uri=predictions_root))
@@ -177,7 +177,7 @@ def test_rerun_replaces_the_partition_and_another_as_of_adds_one(
 
 def test_a_model_whose_feature_contract_differs_is_refused(champion, predictions_root):
     from income.training.tracking import configure
-    from tasks.scoring import ScoringConfig, score_batch
+    from tasks.inference import ScoringConfig, score_batch
 
     name, version, _ = champion
     configure()
@@ -205,7 +205,7 @@ def test_a_model_whose_feature_contract_differs_is_refused(champion, predictions
 def test_a_model_without_a_feature_contract_is_refused(champion, predictions_root):
     """The online service refuses the same version with the same message (tests/serving/test_app.py)."""
     from income.training.tracking import configure
-    from tasks.scoring import ScoringConfig, score_batch
+    from tasks.inference import ScoringConfig, score_batch
 
     name, version, _ = champion
     configure()
@@ -221,7 +221,7 @@ def test_a_model_without_a_feature_contract_is_refused(champion, predictions_roo
 
 
 def test_population_from_a_csv_file(model_uri, tmp_path, population):
-    from tasks.scoring import ScoringConfig, score_batch
+    from tasks.inference import ScoringConfig, score_batch
 
     chosen = population[::7]
     users = tmp_path / "users.csv"
@@ -237,7 +237,7 @@ def test_population_from_a_csv_file(model_uri, tmp_path, population):
 
 
 def test_a_missing_population_file_fails_naming_it(model_uri, tmp_path):
-    from tasks.scoring import ScoringConfig, score_batch
+    from tasks.inference import ScoringConfig, score_batch
 
     missing = tmp_path / "nobody.parquet"
     with pytest.raises(Exception, match="nobody.parquet"):

@@ -13,7 +13,7 @@ def test_batch_scoring_and_predict_give_the_same_probability(champion, feature_r
     from income.features.feature_store import FEATURE_SERVICE, get_store
     from income.inference.scoring import parse_as_of, read_predictions
     from serving.app import ServeSettings, create_app
-    from tasks.scoring import ScoringConfig, score_batch
+    from tasks.inference import ScoringConfig, score_batch
 
     name, version, _ = champion
     _, published = feature_run

@@ -30,7 +30,7 @@ from income.training.model import CATEGORICAL, FEATURES, NUMERIC
 from income.training.registry import CHAMPION
 from income.training.tracking import MODEL_NAME, configure
 from tasks.decks import show
-from tasks.features import execution_id
+from tasks.execution import execution_id
 from tasks.resources import LARGE, LONG, MEDIUM, SPARK_CONF
 
 
