@@ -1,8 +1,12 @@
 """Column names and types of the raw census records, the feature tables and the labels.
 
 One place for the data model: the generator, the importer, the validation schema,
-the Spark jobs and the Feast definitions all refer to these names.
+the Spark jobs and the Feast definitions (feature_repo/ builds its views from
+FEATURE_VIEWS: names, types, descriptions, TTLs) all refer to these names.
 """
+
+from dataclasses import dataclass
+from datetime import timedelta
 
 ENTITY_KEY = "user_id"
 TIMESTAMP = "event_timestamp"
@@ -49,30 +53,86 @@ ADULT_ATTRIBUTES = [
 ]
 # Attributes that are legitimately missing in census data ('?' in the Adult files).
 NULLABLE_ATTRIBUTES = ["workclass", "occupation", "native_country"]
+# A missing categorical value as the model encodes it and the reports show it.
+MISSING_CATEGORY = "missing"
 
 RAW_COLUMNS = [ENTITY_KEY, TIMESTAMP, *ADULT_ATTRIBUTES, LABEL_SOURCE]
 
-# Feature views: name -> raw attributes they carry (see feature_repo/feature_views.py).
-VIEW_ATTRIBUTES = {
-    "demographic": ["age", "sex", "race", "native_country"],
-    "relationship": ["marital_status", "relationship"],
-    "occupation": [
-        "workclass",
-        "education",
-        "education_num",
-        "occupation",
-        "hours_per_week",
-        "capital_gain",
-        "capital_loss",
-    ],
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    name: str
+    dtype: str  # a Feast type name: Int64, Float64 or String
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """A feature table and the Feast feature view over it (feature_repo/feature_views.py)."""
+
+    name: str
+    description: str
+    features: tuple[FeatureSpec, ...]
+    # How old a value may be and still describe the user at prediction time: a census
+    # answer is a yearly survey, so a value older than two years is not used.
+    ttl: timedelta = timedelta(days=730)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+
+FEATURE_VIEWS = {
+    view.name: view
+    for view in (
+        ViewSpec(
+            "demographic",
+            "Who the user is: age, sex, race and native country.",
+            (
+                FeatureSpec("age", "Int64", "Age in years at the survey."),
+                FeatureSpec("sex", "String"),
+                FeatureSpec("race", "String"),
+                FeatureSpec("native_country", "String", "Missing when not answered."),
+            ),
+        ),
+        ViewSpec(
+            "relationship",
+            "Family situation: marital status and role in the household.",
+            (
+                FeatureSpec("marital_status", "String"),
+                FeatureSpec("relationship", "String", "Role in the household."),
+            ),
+        ),
+        ViewSpec(
+            "occupation",
+            "Work and education: employer type, schooling, job, hours, capital.",
+            (
+                FeatureSpec("workclass", "String", "Missing when not answered."),
+                FeatureSpec("education", "String"),
+                FeatureSpec("education_num", "Int64", "Education level, 1 to 16."),
+                FeatureSpec("occupation", "String", "Missing when not answered."),
+                FeatureSpec("hours_per_week", "Int64"),
+                FeatureSpec("capital_gain", "Int64"),
+                FeatureSpec("capital_loss", "Int64"),
+            ),
+        ),
+        # Derived and time-window features over each user's history (spark_jobs/history.py).
+        ViewSpec(
+            "history",
+            "Derived and time-window features over the user's survey history (Spark windows).",
+            (
+                FeatureSpec("capital_net", "Int64", "capital_gain minus capital_loss."),
+                FeatureSpec("records_365d", "Int64", "Survey records in the prior 365 days."),
+                FeatureSpec("job_changes_365d", "Int64", "Occupation changes, prior 365 days."),
+                FeatureSpec("marital_changes_365d", "Int64", "Marital changes, prior 365 days."),
+                FeatureSpec("hours_per_week_mean_365d", "Float64", "Mean hours, prior 365 days."),
+            ),
+        ),
+    )
 }
-# Derived and time-window features over each user's history (spark_jobs/history.py).
-HISTORY_FEATURES = [
-    "capital_net",
-    "records_365d",
-    "job_changes_365d",
-    "marital_changes_365d",
-    "hours_per_week_mean_365d",
-]
-FEATURE_TABLES = [*VIEW_ATTRIBUTES, "history"]
+HISTORY_VIEW = "history"
+# The raw attributes each census view carries, and the derived history features.
+VIEW_ATTRIBUTES = {name: view.feature_names for name, view in FEATURE_VIEWS.items() if name != HISTORY_VIEW}
+HISTORY_FEATURES = FEATURE_VIEWS[HISTORY_VIEW].feature_names
+FEATURE_TABLES = list(FEATURE_VIEWS)
 LABEL_TABLE = "labels"

@@ -23,12 +23,17 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from income.data.schema import CATEGORICAL_ATTRIBUTES, HISTORY_FEATURES, LABEL, VIEW_ATTRIBUTES
+from income.data.schema import (
+    CATEGORICAL_ATTRIBUTES,
+    HISTORY_FEATURES,
+    LABEL,
+    MISSING_CATEGORY,
+    VIEW_ATTRIBUTES,
+)
 
 FEATURES = [f for view in VIEW_ATTRIBUTES.values() for f in view] + HISTORY_FEATURES
 CATEGORICAL = [f for f in FEATURES if f in CATEGORICAL_ATTRIBUTES]
 NUMERIC = [f for f in FEATURES if f not in CATEGORICAL]
-MISSING = "missing"
 FAMILIES = ("xgboost", "random_forest", "decision_tree", "logistic_regression")
 
 
@@ -44,7 +49,7 @@ def as_model_input(df: pd.DataFrame) -> pd.DataFrame:
 
 def make_preprocessor() -> ColumnTransformer:
     categorical = make_pipeline(
-        SimpleImputer(strategy="constant", fill_value=MISSING, missing_values=None),
+        SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY, missing_values=None),
         OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False),
     )
     numeric = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 
-from income.data.schema import LABEL  # noqa: E402
+from income.data.schema import LABEL, MISSING_CATEGORY  # noqa: E402
 from income.training.model import CATEGORICAL  # noqa: E402
 
 
@@ -42,7 +42,7 @@ def target_rate_figure(train: pd.DataFrame):
     fig, axes = plt.subplots(rows, columns, figsize=(12, 3.2 * rows))
     overall = train[LABEL].mean()
     for ax, feature in zip(axes.ravel(), CATEGORICAL, strict=False):
-        rate = train.groupby(train[feature].fillna("missing"))[LABEL].agg(["mean", "size"])
+        rate = train.groupby(train[feature].fillna(MISSING_CATEGORY))[LABEL].agg(["mean", "size"])
         rate = rate[rate["size"] >= 20].sort_values("mean").tail(15)
         ax.barh(rate.index.astype(str), rate["mean"])
         ax.axvline(overall, color="grey", linestyle="--", linewidth=1)
