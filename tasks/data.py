@@ -11,7 +11,8 @@ from flytekit import StructuredDataset, current_context, task
 from flytekit.types.file import FlyteFile
 
 from income.data.validation import ValidationSummary, validate_records
-from income.features.offline_store import write_parquet_atomically
+from income.platform import report_html as h
+from income.platform.files import write_parquet_atomically
 from income.platform.lineage import content_hash, file_hash
 from income.platform.settings import offline_store_uri
 from tasks.config import FeaturePipelineConfig
@@ -66,7 +67,7 @@ def validate_raw_records(
     write_parquet_atomically(result.quarantine, quarantine_uri)
     show(
         "Validation",
-        result.summary.to_html() + f"<p>Quarantine table: <code>{quarantine_uri}</code></p>",
+        result.summary.to_html() + h.paragraph("Quarantine table: ", h.code(quarantine_uri)),
     )
     current_context().logging.info("validation: %s", asdict(result.summary))
     return CheckedRecords(

@@ -6,9 +6,8 @@ import re
 
 from flytekit import Deck
 
+from income.platform.report_html import page
 from income.platform.settings import runtime_dir
-
-PAGE = "<html><head><meta charset='utf-8'><title>{title}</title></head><body>{body}</body></html>"
 
 
 def show(title: str, html: str) -> None:
@@ -17,4 +16,4 @@ def show(title: str, html: str) -> None:
     reports = runtime_dir() / "reports"
     reports.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
-    (reports / f"{name}.html").write_text(PAGE.format(title=title, body=html))
+    (reports / f"{name}.html").write_text(page(title, html))

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import pyspark.sql
 from flytekit import StructuredDataset, current_context, task
-from flytekitplugins.spark import Spark
 
 from income.data.validation import ValidationSummary
 from income.features.feature_store import FEATURE_SERVICE, apply_definitions, get_store
@@ -20,12 +19,13 @@ from income.features.offline_store import (
     write_table,
 )
 from income.platform import lineage
+from income.platform import report_html as h
 from income.platform.settings import ValkeySettings, offline_store_uri
 from spark_jobs import build_feature_tables
 from tasks.config import FeaturePipelineConfig
 from tasks.decks import show
 from tasks.execution import execution_id
-from tasks.resources import LARGE, LONG, MEDIUM, SMALL, SPARK_CONF, VALKEY_SECRET
+from tasks.resources import LONG, MEDIUM, SMALL, VALKEY_SECRET, spark_task
 
 
 @dataclass(frozen=True)
@@ -37,24 +37,13 @@ class FeatureTables:
 
 
 def _tables_html(tables: FeatureTables) -> str:
-    rows = "".join(
-        f"<tr><td>{name}</td><td>{tables.rows[name]:,}</td><td><code>{uri}</code></td></tr>"
-        for name, uri in tables.uris.items()
-    )
-    return (
-        f"<p>Version <code>{tables.version}</code> (sealed)</p>"
-        f"<table><tr><th>table</th><th>rows</th><th>location</th></tr>{rows}</table>"
+    rows = [(name, f"{tables.rows[name]:,}", h.code(uri)) for name, uri in tables.uris.items()]
+    return h.paragraph("Version ", h.code(tables.version), " (sealed)") + h.table(
+        ["table", "rows", "location"], rows
     )
 
 
-@task(
-    task_config=Spark(spark_conf=SPARK_CONF),
-    requests=MEDIUM,
-    limits=LARGE,
-    timeout=LONG,
-    retries=2,
-    enable_deck=True,
-)
+@spark_task
 def build_features(valid: StructuredDataset) -> FeatureTables:
     """Compute the feature and label tables on Spark (spark_jobs/) into a new version of the offline store.
 
@@ -129,10 +118,15 @@ def publish_features(
     removed = collect_garbage(tables.offline_store, keep=cfg.keep_versions, abandoned_after=ABANDONED_AFTER)
     show(
         "Online store",
-        f"<p>Feature set <code>{tables.version}</code> published; feature service <b>{FEATURE_SERVICE}</b>, "
-        f"definitions {version}: {report.users:,} users written to Valkey {valkey.host}:{valkey.port} in "
-        f"{report.seconds} s (window {report.start} → {report.end}). "
-        f"Old versions removed: {len(removed)}.</p>",
+        h.paragraph(
+            "Feature set ",
+            h.code(tables.version),
+            " published; feature service ",
+            h.bold(FEATURE_SERVICE),
+            f", definitions {version}: {report.users:,} users written to Valkey {valkey.host}:{valkey.port} "
+            f"in {report.seconds} s (window {report.start} → {report.end}). "
+            f"Old versions removed: {len(removed)}.",
+        ),
     )
     show("Lineage", lineage.html([(k, str(v)) for k, v in entry.items()]))
     return PublishedFeatures(

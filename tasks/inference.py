@@ -8,7 +8,6 @@ from typing import NamedTuple
 import mlflow
 import pandas as pd
 from flytekit import StructuredDataset, current_context, task
-from flytekitplugins.spark import Spark
 
 from income.features.feature_store import FEATURE_SERVICE, get_store, published_feature_set
 from income.inference.contract import check_contract
@@ -25,13 +24,14 @@ from income.inference.scoring import (
     spark_feature_schema,
 )
 from income.platform import lineage
+from income.platform import report_html as h
 from income.platform.settings import offline_store_uri, runtime_dir
 from income.training.model import CATEGORICAL, FEATURES, NUMERIC
 from income.training.registry import CHAMPION
 from income.training.tracking import MODEL_NAME, configure
 from tasks.decks import show
 from tasks.execution import execution_id
-from tasks.resources import LARGE, LONG, MEDIUM, SPARK_CONF
+from tasks.resources import LARGE, LONG, MEDIUM, spark_task
 
 
 @dataclass(frozen=True)
@@ -70,19 +70,10 @@ class ScoredBatch(NamedTuple):
 
 
 def _summary_html(s: ScoringSummary) -> str:
-    rows = "".join(f"<tr><td>{k}</td><td><code>{v}</code></td></tr>" for k, v in asdict(s).items())
-    return f"<table>{rows}</table>"
+    return h.key_values((k, h.code(v)) for k, v in asdict(s).items())
 
 
-# Retrying is safe: a re-run for the same as_of replaces its partition.
-@task(
-    task_config=Spark(spark_conf=SPARK_CONF),
-    requests=MEDIUM,
-    limits=LARGE,
-    timeout=LONG,
-    retries=2,
-    enable_deck=True,
-)
+@spark_task
 def score_batch(cfg: ScoringConfig) -> ScoredBatch:
     """Check the model's feature contract, join features as of T, score on Spark, swap in the partition."""
     spark = current_context().spark_session

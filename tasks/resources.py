@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flytekit import Resources, Secret
+from flytekit import Resources, Secret, task
+from flytekitplugins.spark import Spark
 
 from income.platform.spark import SPARK_CONF
 
@@ -27,6 +28,24 @@ VALKEY_SECRET = Secret(group="income", key="valkey-password", mount_requirement=
 RAW_RECORDS_CACHE = "1"
 TRIALS_CACHE = "1"
 
+
+def spark_task(fn):
+    """A Spark task with the project's sizing: a session from SPARK_CONF, retried, with a Deck.
+
+    Retrying is safe for every Spark task here: each attempt writes a folder of its own
+    (a feature set version, a staged prediction partition) that readers never see half-done.
+    """
+    return task(
+        fn,
+        task_config=Spark(spark_conf=SPARK_CONF),
+        requests=MEDIUM,
+        limits=LARGE,
+        timeout=LONG,
+        retries=2,
+        enable_deck=True,
+    )
+
+
 __all__ = [
     "SMALL",
     "MEDIUM",
@@ -37,4 +56,5 @@ __all__ = [
     "RAW_RECORDS_CACHE",
     "TRIALS_CACHE",
     "VALKEY_SECRET",
+    "spark_task",
 ]

@@ -16,6 +16,7 @@ from income.features.feature_store import (
     published_feature_set,
 )
 from income.platform import lineage
+from income.platform import report_html as h
 from income.platform.settings import offline_store_uri, runtime_dir
 from income.training.model import FEATURES
 from income.training.plots import log_figure, target_rate_figure
@@ -135,16 +136,13 @@ def train_trial(spec: TrialSpec, training_set: TrainingSet) -> TrialResult:
 
 
 def _leaderboard_html(results: list[TrialResult | None], best_run_id: str) -> str:
-    rows = "".join(
-        f"<tr{' style=font-weight:bold' if r.run_id == best_run_id else ''}><td>{r.trial_id}</td>"
-        f"<td>{r.model_family}</td><td>{r.val_roc_auc:.4f}</td><td>{r.test_roc_auc:.4f}</td>"
-        f"<td>{r.fit_seconds:.1f}</td></tr>"
-        for r in sorted((r for r in results if r), key=lambda r: -r.val_roc_auc)
-    )
-    return (
-        "<table><tr><th>trial</th><th>family</th><th>val ROC AUC</th><th>test ROC AUC</th>"
-        f"<th>fit s</th></tr>{rows}</table>"
-    )
+    ranked = sorted((r for r in results if r), key=lambda r: -r.val_roc_auc)
+    rows = [
+        (r.trial_id, r.model_family, f"{r.val_roc_auc:.4f}", f"{r.test_roc_auc:.4f}", f"{r.fit_seconds:.1f}")
+        for r in ranked
+    ]
+    best = [i for i, r in enumerate(ranked) if r.run_id == best_run_id]
+    return h.table(["trial", "family", "val ROC AUC", "test ROC AUC", "fit s"], rows, bold_rows=best)
 
 
 @task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2, enable_deck=True)
@@ -194,10 +192,13 @@ def select_and_register(
     show("Lineage", lineage.html([(k, str(v)) for k, v in entry.items()]))
     show(
         "Training",
-        f"<p>{decision.reason}. Champion: v{decision.champion_version}.</p>"
+        h.paragraph(f"{decision.reason}. Champion: v{decision.champion_version}.")
         + _leaderboard_html(results, best.info.run_id)
-        + f"<p>Features: {len(FEATURES)} from <b>{training_set.feature_service}</b>; "
-        f"training set {training_set.rows:,} rows, sha256 {training_set.sha256[:12]}.</p>",
+        + h.paragraph(
+            f"Features: {len(FEATURES)} from ",
+            h.bold(training_set.feature_service),
+            f"; training set {training_set.rows:,} rows, sha256 {training_set.sha256[:12]}.",
+        ),
     )
     return TrainingOutcome(
         parent_run_id=training_set.parent_run_id,

@@ -13,7 +13,6 @@ rows rejected than `max_invalid_share` allows.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,6 +141,8 @@ class ValidationSummary:
 
     def to_html(self) -> str:
         """A small HTML table of the counts and the reasons, most frequent first."""
+        from income.platform import report_html as h
+
         counts = [
             ("source", self.source),
             ("rows", f"{self.rows:,}"),
@@ -149,18 +150,11 @@ class ValidationSummary:
             ("quarantined rows", f"{self.quarantined_rows:,} ({self.invalid_share:.2%})"),
             ("max invalid share", f"{self.max_invalid_share:.2%}"),
         ]
-        head = "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in counts)
-        reasons = (
-            "".join(
-                f"<tr><td>{html.escape(reason)}</td><td>{count:,}</td></tr>"
-                for reason, count in self.reasons.items()
-            )
-            or '<tr><td colspan="2">none</td></tr>'
-        )
+        reasons = [(reason, f"{count:,}") for reason, count in self.reasons.items()]
         return (
-            f"<h3>Validation of {html.escape(self.source)}</h3>"
-            f"<table>{head}</table>"
-            f"<table><tr><th>reason</th><th>rows</th></tr>{reasons}</table>"
+            h.heading(f"Validation of {self.source}")
+            + h.key_values(counts)
+            + h.table(["reason", "rows"], reasons)
         )
 
 

@@ -28,11 +28,15 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from income.data.schema import TIMESTAMP
+from income.platform.files import (
+    filesystem_and_path,
+    read_text,
+    write_parquet_atomically,
+    write_text_atomically,
+)
 
 PARTITION_COLUMN = "event_year"
 VERSIONS = "versions"
@@ -97,43 +101,6 @@ def version_created_at(version: str) -> datetime:
     if not match:
         raise ValueError(f"not a feature set version: {version!r}")
     return datetime.strptime(match.group(1), _VERSION_FORMAT).replace(tzinfo=UTC)
-
-
-def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    return pafs.FileSystem.from_uri(uri if "://" in uri else f"file://{uri}")
-
-
-def _write_atomically(uri: str, write) -> None:
-    """Write through `write(stream)` to a temporary name beside `uri`, then move it into place."""
-    filesystem, path = _filesystem(uri)
-    parent = path.rsplit("/", 1)[0]
-    filesystem.create_dir(parent, recursive=True)
-    temporary = f"{parent}/.{uuid.uuid4().hex}.tmp"
-    with filesystem.open_output_stream(temporary) as out:
-        write(out)
-    filesystem.move(temporary, path)
-
-
-def write_text_atomically(uri: str, text: str) -> None:
-    _write_atomically(uri, lambda out: out.write(text.encode()))
-
-
-def read_text(uri: str) -> str | None:
-    """The file's text, or None when it does not exist."""
-    filesystem, path = _filesystem(uri)
-    try:
-        with filesystem.open_input_stream(path) as stream:
-            return stream.read().decode()
-    except FileNotFoundError:
-        return None
-
-
-def write_parquet_atomically(df: pd.DataFrame, uri: str) -> None:
-    """Write a pandas table as one parquet object (microsecond timestamps), atomically."""
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    _write_atomically(
-        uri, lambda out: pq.write_table(table, out, coerce_timestamps="us", allow_truncated_timestamps=True)
-    )
 
 
 def publish_pandas_tables(root: str, tables: dict[str, pd.DataFrame]) -> FeatureSet:
@@ -218,7 +185,7 @@ def current_or_none(root: str) -> FeatureSet | None:
 
 def versions(root: str) -> list[str]:
     """Every version folder under the root, oldest first (complete or not)."""
-    filesystem, path = _filesystem(version_uri(root, ""))
+    filesystem, path = filesystem_and_path(version_uri(root, ""))
     selector = pafs.FileSelector(path.rstrip("/"), allow_not_found=True)
     names = [
         info.base_name for info in filesystem.get_file_info(selector) if info.type == pafs.FileType.Directory
@@ -227,7 +194,7 @@ def versions(root: str) -> list[str]:
 
 
 def _exists(uri: str) -> bool:
-    filesystem, path = _filesystem(uri)
+    filesystem, path = filesystem_and_path(uri)
     return filesystem.get_file_info(path).type != pafs.FileType.NotFound
 
 
@@ -252,13 +219,13 @@ def collect_garbage(
         others = [v for v in published if v != published_now.version]
         retained = {published_now.version, *others[len(others) - (keep - 1) :]}
     removed = []
-    filesystem, _ = _filesystem(root)
+    filesystem, _ = filesystem_and_path(root)
     for version in all_versions:
         if version in retained:
             continue
         if version not in published and now - version_created_at(version) < abandoned_after:
             continue
-        filesystem.delete_dir(_filesystem(version_uri(root, version))[1])
+        filesystem.delete_dir(filesystem_and_path(version_uri(root, version))[1])
         removed.append(version)
     return removed
 

@@ -21,18 +21,20 @@ predictions on the reference) is > 0.25.
 from __future__ import annotations
 
 import base64
-import html
 import io
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from income.data.schema import MISSING_CATEGORY
+from income.platform import report_html as h
+from income.platform.report_html import Markup
+
 PSI_MODERATE = 0.1
 PSI_DRIFT = 0.25
 KS_P_VALUE = 0.01
 KS_STATISTIC = 0.1
-MISSING = "(missing)"
 _FLOOR = 1e-4
 
 
@@ -123,7 +125,7 @@ def numeric_psi(reference, current) -> float:
 
 def _categories(values) -> pd.Series:
     series = pd.Series(values, dtype=object)
-    return series.where(series.notna(), MISSING).astype(str)
+    return series.where(series.notna(), MISSING_CATEGORY).astype(str)
 
 
 def categorical_psi(reference, current) -> float:
@@ -218,31 +220,34 @@ def report_html(
 ) -> str:
     """A self-contained HTML report: context, verdict, the table, embedded histograms."""
     colours = {"stable": "#2e7d32", "moderate": "#ef6c00", "drift": "#c62828"}
-    rows = "".join(
-        f"<tr><td>{html.escape(d.feature)}</td><td>{d.kind}</td><td>{d.psi:.4f}</td>"
-        f"<td style='color:{colours[d.status]}'>{d.status}</td><td>{_fmt(d.ks_statistic)}</td>"
-        f"<td>{_fmt(d.ks_p_value, 6)}</td><td>{'yes' if d.drifted else ''}</td></tr>"
+    rows = [
+        (
+            d.feature,
+            d.kind,
+            f"{d.psi:.4f}",
+            h.coloured(d.status, colours[d.status]),
+            _fmt(d.ks_statistic),
+            _fmt(d.ks_p_value, 6),
+            "yes" if d.drifted else "",
+        )
         for d in [prediction, *drifts]
-    )
+    ]
     drifted = [d.feature for d in drifts if d.drifted]
     verdict = (
-        f"<b style='color:#c62828'>drift</b>: {html.escape(', '.join(drifted))}"
+        h.coloured("drift", colours["drift"]) + Markup(f": {h.escape(', '.join(drifted))}")
         if drifted or prediction.psi > PSI_DRIFT
-        else "<b style='color:#2e7d32'>no drift</b>"
-    )
-    facts = "".join(f"<li>{html.escape(k)}: <code>{html.escape(v)}</code></li>" for k, v in context.items())
-    images = "".join(
-        f"<figure style='display:inline-block;margin:4px'><img src='data:image/png;base64,{png}' "
-        f"alt='{html.escape(name)}'/></figure>"
-        for name, png in figures.items()
+        else h.coloured("no drift", colours["stable"])
     )
     return (
-        f"<h2>{html.escape(title)}</h2><ul>{facts}</ul><p>Verdict: {verdict}</p>"
-        f"<p>PSI &lt; {PSI_MODERATE} stable, {PSI_MODERATE}&ndash;{PSI_DRIFT} moderate, &gt; {PSI_DRIFT} "
-        f"drift; KS drift when p &lt; {KS_P_VALUE} and statistic &gt; {KS_STATISTIC}.</p>"
-        "<table border='1' cellpadding='3' style='border-collapse:collapse'>"
-        "<tr><th>feature</th><th>kind</th><th>PSI</th><th>status</th><th>KS statistic</th>"
-        f"<th>KS p-value</th><th>drifted</th></tr>{rows}</table>{images}"
+        h.heading(title, 2)
+        + h.bullets(Markup(f"{h.escape(k)}: {h.code(v)}") for k, v in context.items())
+        + h.paragraph("Verdict: ", Markup(f"<b>{verdict}</b>"))
+        + h.paragraph(
+            f"PSI < {PSI_MODERATE} stable, {PSI_MODERATE}–{PSI_DRIFT} moderate, > {PSI_DRIFT} drift; "
+            f"KS drift when p < {KS_P_VALUE} and statistic > {KS_STATISTIC}."
+        )
+        + h.table(["feature", "kind", "PSI", "status", "KS statistic", "KS p-value", "drifted"], rows)
+        + "".join(h.image(png, name) for name, png in figures.items())
     )
 
 

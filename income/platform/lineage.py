@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from income.features.offline_store import current_or_none, read_text, version_uri, write_text_atomically
+from income.features.offline_store import current_or_none, version_uri
+from income.platform import report_html
+from income.platform.files import read_text, write_text_atomically
 from income.platform.settings import load_runtime_env, runtime_dir
 
 MANIFEST = "_lineage.json"
@@ -88,10 +90,7 @@ def as_tags(feature_run: dict) -> dict[str, str]:
 
 
 def html(chain: list[tuple[str, str]]) -> str:
-    rows = "".join(
-        f"<tr><th style='text-align:left'>{k}</th><td><code>{v}</code></td></tr>" for k, v in chain
-    )
-    return f"<table>{rows}</table>"
+    return report_html.key_values((k, report_html.code(v)) for k, v in chain)
 
 
 def champion_chain() -> list[tuple[str, str]]:
