@@ -48,6 +48,16 @@ def test_a_csv_without_labels_publishes_features_and_an_empty_label_table(label_
     assert label_less_run.online_users > 0
 
 
+def test_one_setting_moves_every_table_and_every_feast_source(label_less_run, own_store):
+    from income.features.feature_store import get_store
+
+    root = str(own_store / "offline_store")
+    published = current(root)
+    assert all(info.uri.startswith(root) for info in published.tables.values())
+    sources = {view.name: view.batch_source.path for view in get_store().list_feature_views()}
+    assert sources == {name: published.uri(name) for name in FEATURE_TABLES}
+
+
 def test_a_run_that_fails_between_two_tables_leaves_the_published_set_as_it_was(
     label_less_run, own_store, monkeypatch
 ):
