@@ -1,3 +1,5 @@
+"""The entity every feature view is keyed by: the user (join key user_id)."""
+
 from feast import Entity, ValueType
 
 user = Entity(

@@ -1,3 +1,5 @@
+"""Feature services: the versioned sets of features a model version is trained on and served."""
+
 from feast import FeatureService
 from feature_views import demographic_fv, history_fv, occupation_fv, relationship_fv
 
