@@ -17,12 +17,14 @@ from income.features.feature_store import (
 )
 from income.platform import lineage
 from income.platform.settings import offline_store_uri, runtime_dir
+from income.training.fingerprint import fingerprint
+from income.training.labels import read_labels
 from income.training.model import FEATURES
 from income.training.plots import log_figure, target_rate_figure
 from income.training.registry import PromotionDecision, best_trial, register_and_gate
+from income.training.splits import split_by_time
 from income.training.tracking import configure, git_commit
-from income.training.training_set import build_training_set as point_in_time_training_set
-from income.training.training_set import fingerprint, read_labels, save_training_set, split_by_time
+from income.training.training_set import join_training_set, save_training_set
 from income.training.trials import SearchConfig, Splits, TrialResult, TrialSpec, make_trial_specs, run_trial
 from tasks.decks import show
 from tasks.execution import execution_id
@@ -79,7 +81,7 @@ def build_training_set(cfg: TrainingConfig) -> TrainingSet:
     upstream = lineage.as_tags(lineage.read_manifest(root))
     definitions = definitions_version()
     started = time.perf_counter()
-    df = point_in_time_training_set(store, labels)
+    df = join_training_set(store, labels)
     join_seconds = time.perf_counter() - started
     digest = fingerprint(df)["sha256"]  # content-addressed: a model version's training set stays put
     saved = save_training_set(

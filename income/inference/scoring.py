@@ -3,8 +3,8 @@
 The flow (tasks/scoring.py wires it): resolve the model alias to a version and check its
 feature contract (income.inference.contract, the same check the online service makes); take the
 population (every user of the offline store, or the user_ids of a file); join their
-features as of one timestamp through income.training.training_set (Feast's offline store, or the
-DuckDB ASOF plan); score on Spark with `mapInPandas`, the model loaded once per Python
+features as of one timestamp through income.features.point_in_time (Feast's offline store, or
+the DuckDB ASOF plan); score on Spark with `mapInPandas`, the model loaded once per Python
 worker; write the partition `<predictions>/as_of=<label>/` atomically (staging folder,
 then two renames), so a re-run for the same as_of replaces it.
 
@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from income.data.schema import ENTITY_KEY, FEATURE_TABLES, LABEL, TIMESTAMP
+from income.data.schema import ENTITY_KEY, FEATURE_TABLES, TIMESTAMP
 from income.features.feature_store import FEATURE_SERVICE
 from income.features.offline_store import STAGING, current, swap_into_place, table_uri
+from income.features.point_in_time import ASOF, point_in_time_features
 from income.training.model import FEATURES
-from income.training.training_set import ASOF, build_training_set
 
 log = logging.getLogger(__name__)
 
@@ -180,24 +180,22 @@ def population_from_file(uri: str) -> pd.DataFrame:
 
 
 def features_as_of(store, users: pd.DataFrame, as_of: pd.Timestamp, engine: str | None = None, spark=None):
-    """Every feature of income_v1 for each user as of `as_of`: one row per user, Feast's semantics.
+    """Every feature of income_v1 for each user as of `as_of`: one row per user, sorted by user.
 
-    The entity rows go through income.training.training_set.build_training_set, which wants a label
-    column: a placeholder is added and dropped again. `engine` as there; scoring defaults to
+    `engine` as in income.features.point_in_time.point_in_time_features; scoring defaults to
     "asof" (SCORING_ENGINE) because Feast's file store drops the entity rows whose every view
     is older than its TTL, where scoring needs a row (all features null) for every user.
     """
     entity_rows = pd.DataFrame({ENTITY_KEY: users[ENTITY_KEY].astype("int64").to_numpy()})
     entity_rows[TIMESTAMP] = as_of
-    entity_rows[LABEL] = 0
     try:
-        joined = build_training_set(store, entity_rows, engine=engine or SCORING_ENGINE, spark=spark)
-    except AssertionError as error:  # the row-count check of build_training_set
+        # One time for every row: the (time, user) order of the result is the user order.
+        return point_in_time_features(store, entity_rows, engine=engine or SCORING_ENGINE, spark=spark)
+    except AssertionError as error:  # the row-count check of point_in_time_features
         raise RuntimeError(
             f"the point-in-time join with engine {engine!r} lost entity rows ({error}): Feast's file "
             "store drops users whose features are all older than the views' TTL; use engine 'asof'"
         ) from error
-    return joined.drop(columns=[LABEL]).sort_values(ENTITY_KEY, kind="stable").reset_index(drop=True)
 
 
 def spark_feature_schema(store, service_name: str = FEATURE_SERVICE) -> str:
