@@ -15,6 +15,7 @@ from income.features.feature_store import (
     get_store,
     published_feature_set,
 )
+from income.inference.contract import service_refs
 from income.platform import lineage
 from income.platform.settings import offline_store_uri, runtime_dir
 from income.training.fingerprint import fingerprint
@@ -73,8 +74,7 @@ def load_splits(training_set: TrainingSet) -> Splits:
 def build_training_set(cfg: TrainingConfig) -> TrainingSet:
     """Labels + Feast point-in-time join (feature service income_v1) -> saved training set + parent run."""
     store = get_store()
-    service = store.get_feature_service(FEATURE_SERVICE)
-    refs = [f"{p.name}:{f.name}" for p in service.feature_view_projections for f in p.features]
+    refs = service_refs(store, FEATURE_SERVICE)
     root = offline_store_uri()
     published_feature_set(store)  # labels and features from one version, or a clear error
     labels = read_labels(root)

@@ -88,6 +88,7 @@ def champion(feature_run):
     import mlflow
 
     from income.features.feature_store import FEATURE_SERVICE, get_store
+    from income.inference.contract import service_refs
     from income.platform.settings import offline_store_uri
     from income.training.labels import read_labels
     from income.training.model import fit
@@ -99,8 +100,7 @@ def champion(feature_run):
 
     configure()
     store = get_store()
-    service = store.get_feature_service(FEATURE_SERVICE)
-    refs = ",".join(f"{p.name}:{f.name}" for p in service.feature_view_projections for f in p.features)
+    refs = ",".join(service_refs(store, FEATURE_SERVICE))
     training_set = join_training_set(store, read_labels(offline_store_uri()))
     train, valid, test = split_by_time(training_set, 0.15, 0.15)
     with mlflow.start_run(run_name="serving-test-champion") as run:
