@@ -4,7 +4,7 @@
 
 The same N rows (synthetic values in the model's feature schema, ~2% missing, one parquet
 file) are scored, side by side in one run, by:
-- `spark_map_in_pandas`: income.inference.scoring.score_and_write, the batch-scoring task's path
+- `spark_map_in_pandas`: income.inference.batch_scoring.score_and_write, the batch-scoring task's path
   (model shipped with addFile, loaded once per Python worker, mapInPandas, atomic partition
   write),
 - `pandas_inplace`: one process: read, preprocessor.transform, booster.inplace_predict, write,
@@ -145,7 +145,8 @@ def run_pandas(features_path: Path, model_dir: Path, out: Path) -> None:
 
 
 def run_spark_map_in_pandas(spark, features_path: Path, model_dir: Path, out: Path) -> dict:
-    from income.inference.scoring import ResolvedModel, score_and_write
+    from income.inference.batch_scoring import score_and_write
+    from income.inference.model_version import ResolvedModel
 
     model = ResolvedModel(name="bench", version="1", uri=str(model_dir), tags={})
     written = score_and_write(

@@ -10,10 +10,10 @@ resident memory of the process):
 - `duckdb`: Feast's DuckDB offline store (needs `feast[duckdb]`),
 - `spark`: Feast's Spark offline store in a local session on every core (the session
   start-up is reported apart),
-- `asof`: income.training.training_set's engine `asof` (DuckDB ASOF JOINs planned from the registry),
+- `asof`: income.features.point_in_time's engine `asof` (DuckDB ASOF JOINs planned from the registry),
 - `handwritten`: one hand-written DuckDB ASOF JOIN over the same parquet.
 Every result must hold one row per label, and all must agree: their content hashes
-(income.training.training_set.fingerprint) over every row are compared.
+(income.training.fingerprint.fingerprint) over every row are compared.
 """
 
 from __future__ import annotations
@@ -128,7 +128,9 @@ def spark_session(driver_memory: str):
 
 def child(kind: str, offline: str, driver_memory: str) -> None:
     """One join in this process; prints a JSON line with time, memory, rows and content hash."""
-    from income.training.training_set import build_training_set, fingerprint, read_labels
+    from income.training.fingerprint import fingerprint
+    from income.training.labels import read_labels
+    from income.training.training_set import join_training_set
 
     result: dict = {"kind": kind}
     if kind == "duckdb" and importlib.util.find_spec("ibis") is None:
@@ -156,7 +158,7 @@ def child(kind: str, offline: str, driver_memory: str) -> None:
         store = get_store(offline_engine="file" if kind == "asof" else kind)
         apply_definitions(store)
         started = time.perf_counter()
-        out = build_training_set(store, labels, engine="asof" if kind == "asof" else None, spark=spark)
+        out = join_training_set(store, labels, engine="asof" if kind == "asof" else None, spark=spark)
         result["seconds"] = round(time.perf_counter() - started, 2)
     assert len(out) == len(labels), (kind, len(out), len(labels))
     out.iloc[:: max(1, len(out) // 1000)].to_parquet(Path(offline).parent / f"sample-{kind}.parquet")
@@ -230,7 +232,7 @@ def main() -> None:
         "file": "Feast file (Dask) store",
         "duckdb": "Feast DuckDB store",
         "spark": "Feast Spark store",
-        "asof": "income.training.training_set `asof` (registry-driven DuckDB ASOF)",
+        "asof": "income.features.point_in_time `asof` (registry-driven DuckDB ASOF)",
         "handwritten": "hand-written DuckDB ASOF JOIN",
     }
     for kind, r in results.items():

@@ -21,7 +21,7 @@ from income.platform.valkey_server import free_port
 
 def _a_user_with_fresh_features() -> int:
     from income.features.feature_store import FEATURE_SERVICE, get_store
-    from income.inference.scoring import read_predictions
+    from income.inference.predictions import read_predictions
 
     store = get_store()
     candidates = read_predictions(str(runtime_dir() / "predictions"))["user_id"].drop_duplicates()

@@ -10,19 +10,14 @@ import pandas as pd
 from flytekit import StructuredDataset, current_context, task
 
 from income.features.feature_store import FEATURE_SERVICE, get_store, published_feature_set
+from income.inference.as_of import as_of_label, parse_as_of
+from income.inference.batch_features import features_as_of, spark_feature_schema
+from income.inference.batch_scoring import score_and_write
 from income.inference.contract import check_contract
 from income.inference.drift import DriftSummary, drift_report
-from income.inference.scoring import (
-    as_of_label,
-    features_as_of,
-    parse_as_of,
-    population_from_file,
-    population_from_offline_store,
-    read_predictions,
-    resolve_model,
-    score_and_write,
-    spark_feature_schema,
-)
+from income.inference.model_version import resolve_model
+from income.inference.population import population_from_file, population_from_offline_store
+from income.inference.predictions import read_predictions
 from income.platform import lineage
 from income.platform import report_html as h
 from income.platform.settings import offline_store_uri, runtime_dir

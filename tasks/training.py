@@ -15,15 +15,18 @@ from income.features.feature_store import (
     get_store,
     published_feature_set,
 )
+from income.inference.contract import service_refs
 from income.platform import lineage
 from income.platform import report_html as h
 from income.platform.settings import offline_store_uri, runtime_dir
+from income.training.fingerprint import fingerprint
+from income.training.labels import read_labels
 from income.training.model import FEATURES
 from income.training.plots import log_figure, target_rate_figure
 from income.training.registry import PromotionDecision, best_trial, register_and_gate
+from income.training.splits import split_by_time
 from income.training.tracking import configure, git_commit
-from income.training.training_set import build_training_set as point_in_time_training_set
-from income.training.training_set import fingerprint, read_labels, save_training_set, split_by_time
+from income.training.training_set import join_training_set, save_training_set
 from income.training.trials import SearchConfig, Splits, TrialResult, TrialSpec, make_trial_specs, run_trial
 from tasks.decks import show
 from tasks.execution import execution_id
@@ -72,15 +75,14 @@ def load_splits(training_set: TrainingSet) -> Splits:
 def build_training_set(cfg: TrainingConfig) -> TrainingSet:
     """Labels + Feast point-in-time join (feature service income_v1) -> saved training set + parent run."""
     store = get_store()
-    service = store.get_feature_service(FEATURE_SERVICE)
-    refs = [f"{p.name}:{f.name}" for p in service.feature_view_projections for f in p.features]
+    refs = service_refs(store, FEATURE_SERVICE)
     root = offline_store_uri()
     published_feature_set(store)  # labels and features from one version, or a clear error
     labels = read_labels(root)
     upstream = lineage.as_tags(lineage.read_manifest(root))
     definitions = definitions_version()
     started = time.perf_counter()
-    df = point_in_time_training_set(store, labels)
+    df = join_training_set(store, labels)
     join_seconds = time.perf_counter() - started
     digest = fingerprint(df)["sha256"]  # content-addressed: a model version's training set stays put
     saved = save_training_set(

@@ -88,18 +88,20 @@ def champion(feature_run):
     import mlflow
 
     from income.features.feature_store import FEATURE_SERVICE, get_store
+    from income.inference.contract import service_refs
     from income.platform.settings import offline_store_uri
+    from income.training.labels import read_labels
     from income.training.model import fit
     from income.training.registry import register_and_gate
+    from income.training.splits import split_by_time
     from income.training.tracking import configure
-    from income.training.training_set import build_training_set, read_labels, split_by_time
+    from income.training.training_set import join_training_set
     from income.training.trials import log_model
 
     configure()
     store = get_store()
-    service = store.get_feature_service(FEATURE_SERVICE)
-    refs = ",".join(f"{p.name}:{f.name}" for p in service.feature_view_projections for f in p.features)
-    training_set = build_training_set(store, read_labels(offline_store_uri()))
+    refs = ",".join(service_refs(store, FEATURE_SERVICE))
+    training_set = join_training_set(store, read_labels(offline_store_uri()))
     train, valid, test = split_by_time(training_set, 0.15, 0.15)
     with mlflow.start_run(run_name="serving-test-champion") as run:
         log_model(fit("xgboost", {"n_estimators": 40, "max_depth": 3}, train), valid)

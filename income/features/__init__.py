@@ -1,1 +1,1 @@
-"""The feature pipeline's library: the versioned offline store, Feast access, materialization into Valkey."""
+"""The feature pipeline's library: offline store, Feast access, point-in-time lookups, materialization."""

@@ -4,7 +4,7 @@ feature_repo/feature_store.yaml reads its locations from the environment; this m
 makes sure they are set (from .runtime/env, or explicitly for tests) before Feast
 reads it, and applies the definitions the way `feast apply` does.
 
-Feast's offline store (the engine of point-in-time joins, see income.training.training_set) is
+Feast's offline store (the engine of point-in-time joins, see income.features.point_in_time) is
 configuration: INCOME_OFFLINE_ENGINE or `get_store(offline_engine=...)`. Its Spark store
 needs SparkSource definitions in the registry, so apply the definitions under the
 engine that will read them.
@@ -29,7 +29,7 @@ from income.platform.settings import (
 FEATURE_REPO = PROJECT_ROOT / "feature_repo"
 FEATURE_SERVICE = "income_v1"
 OFFLINE_ENGINES = ("file", "duckdb", "spark")
-# Measured in benchmarks/training_set.py; see income.training.training_set for the numbers.
+# Measured in benchmarks/training_set.py; see income.features.point_in_time for the numbers.
 DEFAULT_OFFLINE_ENGINE = "file"
 FEATURE_SET_TAG = "feature_set_version"  # on every data source: the offline-store version it reads
 

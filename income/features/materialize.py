@@ -23,6 +23,7 @@ from feast.protos.feast.types.Value_pb2 import Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from income.data.schema import ENTITY_KEY, TIMESTAMP
+from income.features.offline_store import parquet_glob
 
 
 @dataclass(frozen=True)
@@ -65,16 +66,12 @@ def _plans(store, service_name: str) -> list[_ViewPlan]:
     return plans
 
 
-def _parquet_glob(uri: str) -> str:
-    return uri if uri.endswith(".parquet") else f"{uri.rstrip('/')}/**/*.parquet"
-
-
 def latest_event_time(store, service_name: str) -> datetime:
     """The newest event time in the service's offline tables (the default END)."""
     plans = _plans(store, service_name)
     with duckdb.connect() as con:
         union = " UNION ALL ".join(
-            f"SELECT max({TIMESTAMP}) AS t FROM read_parquet('{_parquet_glob(p.source_uri)}')" for p in plans
+            f"SELECT max({TIMESTAMP}) AS t FROM read_parquet('{parquet_glob(p.source_uri)}')" for p in plans
         )
         (latest,) = con.execute(f"SELECT max(t) FROM ({union})").fetchone()
     return latest.astimezone(UTC)
@@ -87,7 +84,7 @@ def _latest_rows_sql(plans: list[_ViewPlan], end: datetime) -> str:
         cols = ", ".join(f'"{f}" AS "{p.column(f)}"' for f, _ in p.features)
         selects.append(
             f'{p.name} AS (SELECT {ENTITY_KEY}, {TIMESTAMP} AS "{p.ts_column}", {cols} '
-            f"FROM read_parquet('{_parquet_glob(p.source_uri)}') "
+            f"FROM read_parquet('{parquet_glob(p.source_uri)}') "
             f"WHERE {TIMESTAMP} >= TIMESTAMPTZ '{start.isoformat()}' "
             f"AND {TIMESTAMP} <= TIMESTAMPTZ '{end.isoformat()}' "
             f"QUALIFY row_number() OVER (PARTITION BY {ENTITY_KEY} ORDER BY {TIMESTAMP} DESC) = 1)"

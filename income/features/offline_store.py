@@ -43,7 +43,6 @@ VERSIONS = "versions"
 CURRENT = "_current.json"
 MANIFEST = "_manifest.json"
 PUBLISHED_MARK = "_published"
-STAGING = "_staging"  # prediction partitions are still staged and swapped (swap_into_place)
 _VERSION_FORMAT = "%Y%m%dT%H%M%S%fZ"
 _VERSION_PATTERN = re.compile(r"^(\d{8}T\d{12}Z)-[0-9a-f]{8}$")
 
@@ -85,6 +84,11 @@ class FeatureSet:
 
 def table_uri(root: str, name: str) -> str:
     return f"{root.rstrip('/')}/{name}"
+
+
+def parquet_glob(uri: str) -> str:
+    """Every parquet file under a table folder (or the one file itself), as DuckDB's read_parquet takes it."""
+    return uri if uri.endswith(".parquet") else f"{uri.rstrip('/')}/**/*.parquet"
 
 
 def version_uri(root: str, version: str) -> str:
@@ -228,44 +232,3 @@ def collect_garbage(
         filesystem.delete_dir(filesystem_and_path(version_uri(root, version))[1])
         removed.append(version)
     return removed
-
-
-def _hadoop_filesystem(spark, uri: str):
-    jvm = spark._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    return path.getFileSystem(spark._jsc.hadoopConfiguration()), jvm.org.apache.hadoop.fs.Path
-
-
-def swap_into_place(spark, staging: str, target: str) -> None:
-    """Replace the folder `target` by the fully written `staging` one: old -> trash, staging -> target.
-
-    Used for prediction partitions (one folder per as_of). A run that died between the two
-    renames left the old folder only as its trash copy: that copy is restored first, so the
-    swap never starts from a missing target whose data still exists.
-    """
-    fs, Path = _hadoop_filesystem(spark, target)
-    trash = f"{staging}-replaced"
-    fs.mkdirs(Path(target).getParent())
-    if not fs.exists(Path(target)):
-        _restore_interrupted_swap(fs, Path, staging, target)
-    if fs.exists(Path(target)) and not fs.rename(Path(target), Path(trash)):
-        raise OSError(f"could not move the old {target} aside")
-    if not fs.rename(Path(staging), Path(target)):
-        raise OSError(f"could not move {staging} into place as {target}")
-    fs.delete(Path(trash), True)
-
-
-def _restore_interrupted_swap(fs, Path, staging: str, target: str) -> None:
-    """Move back the newest trash copy of `target` that an interrupted swap left in the staging folder."""
-    folder = Path(staging).getParent()
-    prefix = f"{Path(target).getName()}-"
-    if not fs.exists(folder):
-        return
-    copies = [
-        status.getPath()
-        for status in fs.listStatus(folder)
-        if status.getPath().getName().startswith(prefix) and status.getPath().getName().endswith("-replaced")
-    ]
-    if copies:
-        newest = max(copies, key=lambda p: fs.getFileStatus(p).getModificationTime())
-        fs.rename(newest, Path(target))

@@ -15,7 +15,8 @@ import pytest
 from income.data.schema import ENTITY_KEY, FEATURE_TABLES, HISTORY_FEATURES, TIMESTAMP, VIEW_ATTRIBUTES
 from income.features.offline_store import current
 from income.inference.contract import ContractMismatchError
-from income.inference.scoring import PopulationError, population_from_file, read_predictions
+from income.inference.population import PopulationError, population_from_file
+from income.inference.predictions import read_predictions
 from income.training.model import FEATURES
 
 pytestmark = pytest.mark.integration

@@ -38,7 +38,7 @@ def label_less_run(own_store):
 
 
 def test_a_csv_without_labels_publishes_features_and_an_empty_label_table(label_less_run, own_store, spark):
-    from income.training.training_set import read_labels
+    from income.training.labels import read_labels
 
     published = current(str(own_store / "offline_store"))
     assert published.version == label_less_run.tables.version

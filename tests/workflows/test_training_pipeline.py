@@ -102,7 +102,7 @@ def _logged_run(family: str, params: dict, train: pd.DataFrame, valid: pd.DataFr
 def test_promotion_gate_and_rollback(training_run):
     """Worse challengers stay challengers, a better one is promoted, rollback restores the old one."""
     from income.training.registry import CHAMPION, HISTORY_TAG, ROLLED_BACK_TAG, register_and_gate, rollback
-    from income.training.training_set import split_by_time
+    from income.training.splits import split_by_time
 
     name = "income-classifier-gate-test"  # its own registered model: the pipeline's stays untouched
     client = mlflow.MlflowClient()

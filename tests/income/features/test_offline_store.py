@@ -17,7 +17,6 @@ from income.features.offline_store import (
     publish,
     publish_pandas_tables,
     seal,
-    swap_into_place,
     version_uri,
     versions,
     write_table,
@@ -128,17 +127,3 @@ def test_a_spark_table_is_partitioned_by_event_year(spark, tmp_path):
     assert [p.name for p in sorted((tmp_path / "versions").glob("*/demographic/event_year=*"))] == [
         "event_year=2025"
     ]
-
-
-def test_an_interrupted_swap_is_restored_before_the_next_one(spark, tmp_path):
-    """A run that died between its two renames left the old partition only as a trash copy."""
-    target = tmp_path / "predictions" / "as_of=2026"
-    staging_dir = tmp_path / "predictions" / "_staging"
-    spark.createDataFrame(frame([1])).write.parquet(str(staging_dir / "as_of=2026-deadrun-replaced"))
-    assert not target.exists()
-    spark.createDataFrame(frame([2, 3])).write.parquet(str(staging_dir / "as_of=2026-newrun"))
-
-    swap_into_place(spark, str(staging_dir / "as_of=2026-newrun"), str(target))
-
-    assert read(str(target))[ENTITY_KEY].tolist() == [2, 3]
-    assert not any(staging_dir.iterdir())  # the restored copy was the old partition: replaced, then removed

@@ -1,0 +1,29 @@
+"""The labels: one outcome per (user_id, event_timestamp), read from the published feature set."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from income.data.schema import ENTITY_KEY, LABEL, LABEL_TABLE, TIMESTAMP
+from income.features.offline_store import current
+from income.features.point_in_time import in_time_order
+
+LABEL_COLUMNS = [ENTITY_KEY, TIMESTAMP, LABEL]
+
+
+def read_labels(offline_root: str) -> pd.DataFrame:
+    """The label table of the published feature set under `offline_root`, sorted by time and user."""
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset(current(offline_root).uri(LABEL_TABLE), format="parquet", partitioning="hive")
+    labels = dataset.to_table(columns=LABEL_COLUMNS).to_pandas()
+    return canonical_labels(labels)
+
+
+def canonical_labels(labels: pd.DataFrame) -> pd.DataFrame:
+    """Only the label columns, int64 labels, in (time, user) order; a repeated (user, time) is refused."""
+    missing = set(LABEL_COLUMNS) - set(labels.columns)
+    if missing:
+        raise ValueError(f"the labels lack the columns {sorted(missing)}")
+    out = labels[LABEL_COLUMNS]
+    return in_time_order(out.assign(**{LABEL: out[LABEL].astype("int64", copy=False)}))
