@@ -5,7 +5,7 @@
 
 The feature store and the model are loaded once, at startup. A request reads the users'
 features of the feature service `income_v1` from Valkey through Feast (the async read,
-as `feast serve` does) and scores them with serving.scorer (the pyfunc's exact output).
+as `feast serve` does) and scores them with income.inference.lookup_scorer (the pyfunc's exact output).
 A background task asks the registry every INCOME_SERVE_RELOAD_SECONDS which version
 holds the alias and loads a new champion beside the old one, then swaps; a response
 names the version that scored it. A version is used only if its feature contract holds
@@ -53,11 +53,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from income.data.schema import ENTITY_KEY, HIGH_INCOME, LOW_INCOME
 from income.features.feature_store import FEATURE_SERVICE, get_store
 from income.inference.contract import check_contract
+from income.inference.lookup_scorer import LookupScorer
 from income.platform.settings import ValkeySettings, load_runtime_env
 from income.training.model import FEATURES
 from income.training.registry import CHAMPION
 from income.training.tracking import MODEL_NAME, configure
-from serving.scorer import Scorer
 
 log = logging.getLogger("serving")
 
@@ -227,7 +227,7 @@ class UnknownUsers(Exception):
 class LoadedModel:
     name: str
     version: str
-    scorer: Scorer
+    scorer: LookupScorer
     loaded_at: datetime
 
 
@@ -278,7 +278,7 @@ class Service:
         tags = self._registry().get_model_version(name, version).tags
         check_contract(name, version, tags, self.store, FEATURE_SERVICE)
         pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-        scorer = Scorer(pyfunc.unwrap_python_model().model)
+        scorer = LookupScorer(pyfunc.unwrap_python_model().model)
         scorer.predict({f: [None] for f in FEATURES})  # warm up: first calls allocate
         return LoadedModel(name, version, scorer, datetime.now(UTC))
 
@@ -559,7 +559,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                 alias=settings.alias,
                 version=model.version if model else None,
                 loaded_at=model.loaded_at if model else None,
-                fast_path=model.scorer.fast if model else None,
+                fast_path=model.scorer.uses_lookups if model else None,
                 error=state.model_error,
                 failed_version=failure.version if failure else None,
                 failed_attempts=failure.attempts if failure else 0,
