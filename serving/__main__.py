@@ -6,7 +6,8 @@ import logging
 
 import uvicorn
 
-from serving.app import ServeSettings, create_app
+from serving.app import create_app
+from serving.settings import ServeSettings
 
 
 def main() -> None:

@@ -1,1 +1,1 @@
-"""Inference: the model-feature contract, batch scoring, drift."""
+"""Inference: the model-feature contract, batch scoring, drift, the lookup scorer of the online service."""

@@ -14,7 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from income.training.model import FEATURES, fit
-from serving.app import MAX_USERS, ServeSettings, create_app
+from serving.app import create_app
+from serving.schemas import MAX_USERS
+from serving.settings import ServeSettings
 
 pytestmark = pytest.mark.integration
 

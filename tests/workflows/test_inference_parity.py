@@ -13,7 +13,8 @@ def test_batch_scoring_and_predict_give_the_same_probability(champion, feature_r
     from income.features.feature_store import FEATURE_SERVICE, get_store
     from income.inference.as_of import parse_as_of
     from income.inference.predictions import read_predictions
-    from serving.app import ServeSettings, create_app
+    from serving.app import create_app
+    from serving.settings import ServeSettings
     from tasks.inference import ScoringConfig, score_batch
 
     name, version, _ = champion

@@ -1,8 +1,8 @@
-"""Score Feast-shaped feature columns with the champion, fast and with the pyfunc's exact output.
+"""Score Feast-shaped feature columns one request at a time, fast and with the pyfunc's exact output.
 
 The registered pyfunc (income.training.model.IncomeClassifier) runs a scikit-learn ColumnTransformer
 on a pandas frame; for one user that costs milliseconds of pandas and validation overhead,
-far more than the online read. `Scorer` compiles the fitted transformer into lookups:
+far more than the online read. `LookupScorer` compiles the fitted transformer into lookups:
 per categorical feature a value -> one-hot column map, per numeric feature its imputation
 median and scaling, and feeds the estimator the same float64 matrix. It then checks itself
 against the transformer on probe rows (every known category, None, unseen values, missing
@@ -83,7 +83,7 @@ class _Compiled:
         return matrix
 
 
-class Scorer:
+class LookupScorer:
     """P(income > 50K) for columns of Feast-shaped values (feature name -> one value per user)."""
 
     def __init__(self, model: FittedModel) -> None:
@@ -104,7 +104,8 @@ class Scorer:
             log.warning("preprocessing not compiled (%s): using the model's", exc)
 
     @property
-    def fast(self) -> bool:
+    def uses_lookups(self) -> bool:
+        """False when it fell back to the model's own preprocessing (same output, slower)."""
         return self.compiled is not None
 
     def predict(self, columns: Mapping[str, Sequence]) -> np.ndarray:

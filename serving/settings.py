@@ -1,0 +1,55 @@
+"""The service's settings (ServeSettings), read from the environment only.
+
+`.runtime/env` fills in what the environment does not set (load_runtime_env):
+
+| variable | default | meaning |
+| --- | --- | --- |
+| INCOME_SERVE_HOST / INCOME_SERVE_PORT | 127.0.0.1 / 8000 | where uvicorn listens |
+| INCOME_SERVE_MODEL | income-classifier | registered model to serve |
+| INCOME_SERVE_ALIAS | champion | its alias to follow |
+| INCOME_SERVE_RELOAD_SECONDS | 10 | how often the alias is checked |
+| INCOME_SERVE_RETRY_SECONDS | 2 | first wait before a version that failed is tried again |
+| INCOME_SERVE_RETRY_MAX_SECONDS | 60 | the longest wait between two tries (doubling up to it) |
+| INCOME_SERVE_VALKEY_TIMEOUT | 0.5 | seconds before Valkey counts as unreachable |
+| INCOME_SERVE_ACCESS_LOG | 0 | 1: uvicorn logs every request |
+| VALKEY_* / MLFLOW_TRACKING_URI / FEAST_REGISTRY_PATH | see README | the services |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from income.platform.settings import ValkeySettings, load_runtime_env
+from income.training.registry import CHAMPION
+from income.training.tracking import MODEL_NAME
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model_name: str = MODEL_NAME
+    alias: str = CHAMPION
+    reload_seconds: float = 10.0
+    retry_seconds: float = 2.0
+    retry_max_seconds: float = 60.0
+    valkey_timeout_seconds: float = 0.5
+    access_log: bool = False
+    valkey: ValkeySettings | None = None  # None: ValkeySettings.from_env() at startup
+
+    @classmethod
+    def from_env(cls) -> ServeSettings:
+        load_runtime_env()
+        env = os.environ
+        return cls(
+            host=env.get("INCOME_SERVE_HOST", cls.host),
+            port=int(env.get("INCOME_SERVE_PORT", cls.port)),
+            model_name=env.get("INCOME_SERVE_MODEL", cls.model_name),
+            alias=env.get("INCOME_SERVE_ALIAS", cls.alias),
+            reload_seconds=float(env.get("INCOME_SERVE_RELOAD_SECONDS", cls.reload_seconds)),
+            retry_seconds=float(env.get("INCOME_SERVE_RETRY_SECONDS", cls.retry_seconds)),
+            retry_max_seconds=float(env.get("INCOME_SERVE_RETRY_MAX_SECONDS", cls.retry_max_seconds)),
+            valkey_timeout_seconds=float(env.get("INCOME_SERVE_VALKEY_TIMEOUT", cls.valkey_timeout_seconds)),
+            access_log=env.get("INCOME_SERVE_ACCESS_LOG", "0") not in ("", "0", "false", "no"),
+        )

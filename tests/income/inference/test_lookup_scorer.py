@@ -1,0 +1,90 @@
+"""The lookup scorer gives the fitted model's own probabilities, with lookups or without them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from income.data.schema import LABEL
+from income.inference.lookup_scorer import LookupScorer
+from income.training.model import (
+    CATEGORICAL,
+    FEATURES,
+    MISSING,
+    NUMERIC,
+    FittedModel,
+    as_model_input,
+    fit,
+    make_estimator,
+)
+
+ROWS = 400
+
+
+def _training_set(seed: int = 0) -> pd.DataFrame:
+    """Categoricals with frequent, rare (below the encoder's min_frequency) and missing values."""
+    rng = np.random.default_rng(seed)
+    values = ["common", "usual", "rare", None]
+    frame = {
+        f: rng.choice(np.array(values, dtype=object), ROWS, p=[0.5, 0.4, 0.02, 0.08]) for f in CATEGORICAL
+    }
+    for f in NUMERIC:
+        numbers = rng.normal(40, 12, ROWS).round(1).astype(object)
+        numbers[rng.random(ROWS) < 0.05] = None
+        frame[f] = numbers
+    frame[LABEL] = rng.integers(0, 2, ROWS)
+    return pd.DataFrame(frame)
+
+
+def _awkward_columns() -> dict[str, list]:
+    """Feast-shaped columns: known, rare, unseen, empty and missing categories; odd numbers."""
+    categories = ["common", "usual", "rare", "never seen", "", None]
+    numbers = [30, None, -1, 10**9, 0.5, float("nan")]
+    columns: dict[str, list] = {f: list(categories) for f in CATEGORICAL}
+    columns.update({f: list(numbers) for f in NUMERIC})
+    return columns
+
+
+@pytest.mark.parametrize(
+    "family, params", [("logistic_regression", {"C": 0.5}), ("xgboost", {"n_estimators": 10})]
+)
+def test_lookups_give_the_models_exact_probabilities(family, params):
+    model = fit(family, params, _training_set())
+    scorer = LookupScorer(model)
+    columns = _awkward_columns()
+    assert scorer.uses_lookups
+    assert np.array_equal(scorer.predict(columns), model.predict_proba(pd.DataFrame(columns)[FEATURES]))
+
+
+def test_a_preprocessor_it_cannot_compile_is_used_as_it_is():
+    # The compiled path assumes a centred scaler; without centring it must not guess.
+    preprocessor = ColumnTransformer(
+        [
+            (
+                "categorical",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value=MISSING, missing_values=None),
+                    OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                ),
+                CATEGORICAL,
+            ),
+            (
+                "numeric",
+                make_pipeline(SimpleImputer(strategy="median"), StandardScaler(with_mean=False)),
+                NUMERIC,
+            ),
+        ]
+    )
+    train = _training_set()
+    matrix = preprocessor.fit_transform(as_model_input(train[FEATURES]))
+    estimator = make_estimator("logistic_regression", {"C": 0.5}).fit(matrix, train[LABEL])
+    model = FittedModel("logistic_regression", preprocessor, estimator)
+    scorer = LookupScorer(model)
+    columns = _awkward_columns()
+    assert not scorer.uses_lookups
+    assert np.array_equal(scorer.predict(columns), model.predict_proba(pd.DataFrame(columns)[FEATURES]))
