@@ -38,7 +38,7 @@ demo: up ## The whole system on synthetic data: features -> training -> batch sc
 	@$(RUN) $(VENV)/bin/pyflyte run workflows/training_pipeline.py training_pipeline
 	@$(RUN) $(VENV)/bin/pyflyte run workflows/batch_scoring.py batch_scoring
 	@$(RUN) $(PY) -m serving.demo
-	@$(RUN) $(PY) -m income.platform.summary
+	@$(RUN) $(PY) -m income.summary
 
 .PHONY: serve
 serve: up ## The online service: POST /predict, GET /health on 127.0.0.1:8000 (INCOME_SERVE_HOST / INCOME_SERVE_PORT).
@@ -65,7 +65,7 @@ adult: up ## Features and training on the real UCI Adult CSV, kept apart in .run
 		FEAST_REGISTRY_PATH=$(ADULT)/feast/registry.db MLFLOW_TRACKING_URI=sqlite:///$(ADULT)/mlflow/mlflow.db \
 		MLFLOW_ARTIFACTS_DESTINATION=$(ADULT)/mlflow/artifacts; \
 	$(VENV)/bin/pyflyte run workflows/feature_pipeline.py feature_pipeline --raw_csv $(ADULT_CSV) && \
-	$(VENV)/bin/pyflyte run workflows/training_pipeline.py training_pipeline && $(PY) -m income.platform.summary
+	$(VENV)/bin/pyflyte run workflows/training_pipeline.py training_pipeline && $(PY) -m income.summary
 
 mlflow-ui: setup ## The MLflow UI on the local tracking store (http://127.0.0.1:5000).
 	@$(RUN) $(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.runtime/mlflow/mlflow.db}" \

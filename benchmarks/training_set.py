@@ -158,7 +158,7 @@ def child(kind: str, offline: str, driver_memory: str) -> None:
         store = get_store(offline_engine="file" if kind == "asof" else kind)
         apply_definitions(store)
         started = time.perf_counter()
-        out = join_training_set(store, labels, engine="asof" if kind == "asof" else None, spark=spark)
+        out = join_training_set(store, labels, engine="asof" if kind == "asof" else "feast", spark=spark)
         result["seconds"] = round(time.perf_counter() - started, 2)
     assert len(out) == len(labels), (kind, len(out), len(labels))
     out.iloc[:: max(1, len(out) // 1000)].to_parquet(Path(offline).parent / f"sample-{kind}.parquet")

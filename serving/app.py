@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from income.platform.settings import ValkeySettings
-from income.training.tracking import configure
+from income.platform.tracking import configure
 from serving import predictions
 from serving.errors import ServiceUnavailable, UnknownUsers
 from serving.health import health_report

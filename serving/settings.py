@@ -21,8 +21,8 @@ import os
 from dataclasses import dataclass
 
 from income.platform.settings import ValkeySettings, load_runtime_env
+from income.platform.tracking import MODEL_NAME
 from income.training.registry import CHAMPION
-from income.training.tracking import MODEL_NAME
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pandas as pd
 from flytekit import StructuredDataset, current_context, task
 
 from income.features.feature_store import FEATURE_SERVICE, get_store, published_feature_set
+from income.features.offline_store import current_or_none, version_uri
 from income.inference.as_of import as_of_label, parse_as_of
 from income.inference.batch_features import features_as_of, spark_feature_schema
 from income.inference.batch_scoring import score_and_write
@@ -21,9 +22,9 @@ from income.inference.predictions import read_predictions
 from income.platform import lineage
 from income.platform import report_html as h
 from income.platform.settings import offline_store_uri, runtime_dir
+from income.platform.tracking import MODEL_NAME, configure
 from income.training.model import CATEGORICAL, FEATURES, NUMERIC
 from income.training.registry import CHAMPION
-from income.training.tracking import MODEL_NAME, configure
 from tasks.decks import show
 from tasks.execution import execution_id
 from tasks.resources import LARGE, LONG, MEDIUM, spark_task
@@ -172,7 +173,8 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
         )
         mlflow.log_artifact(str(path), artifact_path="drift")
     show("Drift", result.html)
-    upstream = lineage.read_manifest(offline_store_uri())
+    published = current_or_none(offline_store_uri())
+    upstream = lineage.read_manifest(version_uri(published.root, published.version)) if published else {}
     lineage.record(
         "batch_scoring",
         flyte_execution_id=execution_id(),

@@ -15,17 +15,18 @@ from income.features.feature_store import (
     get_store,
     published_feature_set,
 )
+from income.features.offline_store import version_uri
 from income.inference.contract import service_refs
 from income.platform import lineage
 from income.platform import report_html as h
 from income.platform.settings import offline_store_uri, runtime_dir
+from income.platform.tracking import configure, git_commit
 from income.training.fingerprint import fingerprint
 from income.training.labels import read_labels
 from income.training.model import FEATURES
 from income.training.plots import log_figure, target_rate_figure
 from income.training.registry import PromotionDecision, best_trial, register_and_gate
 from income.training.splits import split_by_time
-from income.training.tracking import configure, git_commit
 from income.training.training_set import join_training_set, save_training_set
 from income.training.trials import SearchConfig, Splits, TrialResult, TrialSpec, make_trial_specs, run_trial
 from tasks.decks import show
@@ -77,9 +78,9 @@ def build_training_set(cfg: TrainingConfig) -> TrainingSet:
     store = get_store()
     refs = service_refs(store, FEATURE_SERVICE)
     root = offline_store_uri()
-    published_feature_set(store)  # labels and features from one version, or a clear error
+    published = published_feature_set(store)  # labels and features from one version, or a clear error
     labels = read_labels(root)
-    upstream = lineage.as_tags(lineage.read_manifest(root))
+    upstream = lineage.as_tags(lineage.read_manifest(version_uri(root, published.version)))
     definitions = definitions_version()
     started = time.perf_counter()
     df = join_training_set(store, labels)

@@ -90,11 +90,11 @@ def champion(feature_run):
     from income.features.feature_store import FEATURE_SERVICE, get_store
     from income.inference.contract import service_refs
     from income.platform.settings import offline_store_uri
+    from income.platform.tracking import configure
     from income.training.labels import read_labels
     from income.training.model import fit
     from income.training.registry import register_and_gate
     from income.training.splits import split_by_time
-    from income.training.tracking import configure
     from income.training.training_set import join_training_set
     from income.training.trials import log_model
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from income.features.offline_store import FeatureSet, current
 from income.platform.settings import (
+    DEFAULT_OFFLINE_ENGINE,
+    OFFLINE_ENGINES,
     PROJECT_ROOT,
     ValkeySettings,
     load_runtime_env,
@@ -28,9 +30,6 @@ from income.platform.settings import (
 
 FEATURE_REPO = PROJECT_ROOT / "feature_repo"
 FEATURE_SERVICE = "income_v1"
-OFFLINE_ENGINES = ("file", "duckdb", "spark")
-# Measured in benchmarks/training_set.py; see income.features.point_in_time for the numbers.
-DEFAULT_OFFLINE_ENGINE = "file"
 FEATURE_SET_TAG = "feature_set_version"  # on every data source: the offline-store version it reads
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from income.features.offline_store import current_or_none, version_uri
 from income.platform import report_html
 from income.platform.files import read_text, write_text_atomically
 from income.platform.settings import load_runtime_env, runtime_dir
@@ -63,12 +62,9 @@ def write_manifest(version_folder: str, entry: dict) -> None:
     )
 
 
-def read_manifest(offline_root: str) -> dict:
-    """The lineage of the published feature set; {} when there is none."""
-    published = current_or_none(offline_root)
-    if published is None:
-        return {}
-    text = read_text(f"{version_uri(offline_root, published.version)}/{MANIFEST}")
+def read_manifest(version_folder: str) -> dict:
+    """The lineage a feature run left in its feature set version; {} when there is none."""
+    text = read_text(f"{version_folder.rstrip('/')}/{MANIFEST}")
     return json.loads(text) if text else {}
 
 
@@ -97,7 +93,7 @@ def champion_chain() -> list[tuple[str, str]]:
     """From the champion model version back to the raw input."""
     from mlflow import MlflowClient
 
-    from income.training.tracking import MODEL_NAME, configure
+    from income.platform.tracking import MODEL_NAME, configure
 
     configure()
     version = MlflowClient().get_model_version_by_alias(MODEL_NAME, "champion")

@@ -84,6 +84,11 @@ class ValkeySettings:
         return valkey.Valkey(host=self.host, port=self.port, password=self.password or None, db=self.db)
 
 
+OFFLINE_ENGINES = ("file", "duckdb", "spark")  # Feast's offline stores this project configures
+# Feast's own default; the training-set join engine is chosen apart (income.features.point_in_time).
+DEFAULT_OFFLINE_ENGINE = "file"
+
+
 def offline_store_uri() -> str:
     """Root of the offline store: a local folder by default, any Spark/pyarrow URI at scale."""
     load_runtime_env()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from income.platform.java import ensure_java
-from income.platform.settings import ValkeySettings, runtime_dir
+from income.platform.settings import DEFAULT_OFFLINE_ENGINE, ValkeySettings, runtime_dir
 
 DEFAULT_PORT = 6390
 
@@ -132,8 +132,6 @@ def _local_server() -> ValkeyServer:
 
 def write_env(server: ValkeyServer, java_home: Path) -> Path:
     """The connection settings as `export` lines: what the Makefile, the code and the `feast` CLI read."""
-    from income.features.feature_store import DEFAULT_OFFLINE_ENGINE
-
     root = runtime_dir()
     lines = {
         "INCOME_RUNTIME": root,

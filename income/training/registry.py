@@ -17,8 +17,8 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from income.data.schema import LABEL
+from income.platform.tracking import MODEL_NAME, configure
 from income.training.model import FEATURES
-from income.training.tracking import MODEL_NAME, configure
 from income.training.trials import evaluate
 
 CHAMPION, CHALLENGER = "champion", "challenger"

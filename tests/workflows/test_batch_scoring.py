@@ -47,7 +47,7 @@ def oracle_features(root: str, users: np.ndarray, as_of: pd.Timestamp) -> pd.Dat
 @pytest.fixture(scope="module")
 def model_uri(champion, tmp_path_factory) -> str:
     """The session champion, with the training set it was trained on saved and tagged as its reference."""
-    from income.training.tracking import configure
+    from income.platform.tracking import configure
     from income.training.training_set import save_training_set
 
     name, version, training_set = champion
@@ -177,7 +177,7 @@ def test_rerun_replaces_the_partition_and_another_as_of_adds_one(
 
 
 def test_a_model_whose_feature_contract_differs_is_refused(champion, predictions_root):
-    from income.training.tracking import configure
+    from income.platform.tracking import configure
     from tasks.inference import ScoringConfig, score_batch
 
     name, version, _ = champion
@@ -205,7 +205,7 @@ def test_a_model_whose_feature_contract_differs_is_refused(champion, predictions
 
 def test_a_model_without_a_feature_contract_is_refused(champion, predictions_root):
     """The online service refuses the same version with the same message (tests/serving/test_app.py)."""
-    from income.training.tracking import configure
+    from income.platform.tracking import configure
     from tasks.inference import ScoringConfig, score_batch
 
     name, version, _ = champion

@@ -33,8 +33,8 @@ def training_run(feature_run):
 
 
 def test_workflow_registers_a_champion_from_the_best_trial(training_run):
+    from income.platform.tracking import configure
     from income.training.registry import MODEL_NAME
-    from income.training.tracking import configure
 
     configure()
     client = mlflow.MlflowClient()

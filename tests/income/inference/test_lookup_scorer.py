@@ -10,12 +10,11 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from income.data.schema import LABEL
+from income.data.schema import LABEL, MISSING_CATEGORY
 from income.inference.lookup_scorer import LookupScorer
 from income.training.model import (
     CATEGORICAL,
     FEATURES,
-    MISSING,
     NUMERIC,
     FittedModel,
     as_model_input,
@@ -68,7 +67,7 @@ def test_a_preprocessor_it_cannot_compile_is_used_as_it_is():
             (
                 "categorical",
                 make_pipeline(
-                    SimpleImputer(strategy="constant", fill_value=MISSING, missing_values=None),
+                    SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY, missing_values=None),
                     OneHotEncoder(handle_unknown="ignore", sparse_output=False),
                 ),
                 CATEGORICAL,

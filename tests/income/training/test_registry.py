@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from income.data.schema import LABEL
+from income.platform.tracking import configure
 from income.training.model import CATEGORICAL, NUMERIC, fit
 from income.training.registry import CHAMPION, HISTORY_TAG, register_and_gate, rollback
-from income.training.tracking import configure
 from income.training.trials import log_model
 
 MARGIN = 0.01

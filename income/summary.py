@@ -1,4 +1,4 @@
-"""`python -m income.platform.summary`: where a local run's outputs are, and how big they are."""
+"""`python -m income.summary`: where a local run's outputs are, and how big they are."""
 
 from __future__ import annotations
 
@@ -18,14 +18,14 @@ def _rows(path: Path) -> int:
 
 def _print_champion() -> None:
     """The registered champion and its scores, when a training run has happened."""
-    from income.training.tracking import MODEL_NAME, tracking_uri
+    from income.platform.tracking import MODEL_NAME, tracking_uri
 
     uri = tracking_uri()
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
         return
     from mlflow import MlflowClient
 
-    from income.training.tracking import configure
+    from income.platform.tracking import configure
 
     configure()
     client = MlflowClient()
