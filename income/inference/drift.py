@@ -20,8 +20,6 @@ predictions on the reference) is > 0.25.
 
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -167,15 +165,6 @@ def compare(
 # ---------------------------------------------------------------------------- report
 
 
-def _png(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
 def histogram_png(name: str, reference, current, categorical: bool) -> str:
     """Reference vs batch shares side by side, as a base64 PNG."""
     import matplotlib
@@ -204,7 +193,7 @@ def histogram_png(name: str, reference, current, categorical: bool) -> str:
     ax.set_title(name, fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    return _png(fig)
+    return h.png_base64(fig)
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:

@@ -7,7 +7,9 @@ table rows by hand or forgets to escape a value.
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 from collections.abc import Iterable, Sequence
 
 STYLE = (
@@ -83,6 +85,22 @@ def image(png_base64: str, alt: str) -> Markup:
         f"<figure style='display:inline-block;margin:4px'>"
         f"<img src='data:image/png;base64,{png_base64}' alt='{escape(alt)}'/></figure>"
     )
+
+
+def png_base64(fig, dpi: int = 80) -> str:
+    """A matplotlib figure as base64 PNG text, to embed in a page; the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def side_by_side(*parts: object) -> Markup:
+    """Parts next to each other while the page is wide enough, one under the other when not."""
+    cells = "".join(f"<div>{escape(p)}</div>" for p in parts)
+    return Markup(f"<div style='display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start'>{cells}</div>")
 
 
 def page(title: str, body: str) -> str:
