@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pyspark.sql
 from flytekit import StructuredDataset, current_context, task
 
+from income.data.schema import LABEL_TABLE
 from income.data.validation import ValidationSummary
 from income.features.feature_store import FEATURE_SERVICE, apply_definitions, get_store
 from income.features.materialize import materialize_latest
@@ -18,7 +19,7 @@ from income.features.offline_store import (
     version_uri,
     write_table,
 )
-from income.platform import lineage
+from income.platform import lineage, lineage_graph
 from income.platform import report_html as h
 from income.platform.settings import ValkeySettings, offline_store_uri
 from spark_jobs import build_feature_tables
@@ -107,6 +108,7 @@ def publish_features(
         feature_set_version=tables.version,
         tables={name: {"uri": uri, "rows": tables.rows[name]} for name, uri in tables.uris.items()},
         feature_service=FEATURE_SERVICE,
+        label_table=LABEL_TABLE,
     )
     lineage.write_manifest(version_uri(tables.offline_store, tables.version), entry)
     publish(tables.offline_store, tables.version)
@@ -128,7 +130,8 @@ def publish_features(
             f"Old versions removed: {len(removed)}.",
         ),
     )
-    show("Lineage", lineage.html([(k, str(v)) for k, v in entry.items()]))
+    graph = lineage_graph.feature_run_graph(entry, definitions_version=version)
+    show("Lineage", lineage_graph.section(f"Lineage of feature set {tables.version}", graph, entry))
     return PublishedFeatures(
         feature_service=FEATURE_SERVICE,
         definitions_version=version,

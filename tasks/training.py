@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import mlflow
 import pandas as pd
@@ -17,14 +17,14 @@ from income.features.feature_store import (
 )
 from income.features.offline_store import version_uri
 from income.inference.contract import service_refs
-from income.platform import lineage
+from income.platform import lineage, lineage_graph, svg_graph
 from income.platform import report_html as h
 from income.platform.settings import offline_store_uri, runtime_dir
-from income.platform.tracking import configure, git_commit
+from income.platform.tracking import MODEL_NAME, configure, git_commit
 from income.training.fingerprint import fingerprint
 from income.training.labels import read_labels
 from income.training.model import FEATURES
-from income.training.plots import log_figure, target_rate_figure
+from income.training.plots import leaderboard_figure, log_figure, target_rate_figure
 from income.training.registry import PromotionDecision, best_trial, register_and_gate
 from income.training.splits import split_by_time
 from income.training.training_set import join_training_set, save_training_set
@@ -138,14 +138,17 @@ def train_trial(spec: TrialSpec, training_set: TrainingSet) -> TrialResult:
     return run_trial(spec, load_splits(training_set), training_set.parent_run_id)
 
 
-def _leaderboard_html(results: list[TrialResult | None], best_run_id: str) -> str:
+def _leaderboard(results: list[TrialResult | None], best_run_id: str, mark: str) -> tuple[h.Markup, object]:
+    """The trials as a table, best first, and as a chart (a matplotlib figure) with the best one marked."""
     ranked = sorted((r for r in results if r), key=lambda r: -r.val_roc_auc)
     rows = [
         (r.trial_id, r.model_family, f"{r.val_roc_auc:.4f}", f"{r.test_roc_auc:.4f}", f"{r.fit_seconds:.1f}")
         for r in ranked
     ]
     best = [i for i, r in enumerate(ranked) if r.run_id == best_run_id]
-    return h.table(["trial", "family", "val ROC AUC", "test ROC AUC", "fit s"], rows, bold_rows=best)
+    table = h.table(["trial", "family", "val ROC AUC", "test ROC AUC", "fit s"], rows, bold_rows=best)
+    trials = pd.DataFrame([asdict(r) for r in ranked], columns=[f.name for f in fields(TrialResult)])
+    return table, leaderboard_figure(trials, best_run_id, mark)
 
 
 @task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2, enable_deck=True)
@@ -174,9 +177,13 @@ def select_and_register(
         "training_pipeline",
         flyte_execution_id=execution_id(),
         feature_run_id=training_set.lineage.get("lineage.feature_run_id"),
+        feature_service=training_set.feature_service,
+        feast_definitions_version=training_set.definitions_version,
         training_set={"uri": training_set.uri, "rows": training_set.rows, "sha256": training_set.sha256},
         mlflow_parent_run_id=training_set.parent_run_id,
         mlflow_best_run_id=best.info.run_id,
+        model_name=MODEL_NAME,
+        model_family=contract["model_family"],
         model_version=decision.model_version,
         promoted=decision.promoted,
         champion_version=decision.champion_version,
@@ -191,12 +198,20 @@ def select_and_register(
                 "trials_failed": failed,
             }
         )
+        graph = lineage_graph.for_training_run(entry)
+        title = f"Lineage of {MODEL_NAME} v{decision.model_version} (training run {execution_id()})"
+        picture = lineage_graph.section(title, graph, entry)
         mlflow.log_dict(entry, "lineage.json")
-    show("Lineage", lineage.html([(k, str(v)) for k, v in entry.items()]))
+        mlflow.log_text(str(svg_graph.render(graph)), "lineage.svg")
+        mlflow.log_text(h.page("Lineage", picture), "lineage.html")
+        role = "champion" if decision.promoted else "challenger, not promoted"
+        table, chart = _leaderboard(results, best.info.run_id, f"v{decision.model_version} ({role})")
+        mlflow.log_figure(chart, "leaderboard.png")
+    show("Lineage", picture)
     show(
         "Training",
         h.paragraph(f"{decision.reason}. Champion: v{decision.champion_version}.")
-        + _leaderboard_html(results, best.info.run_id)
+        + h.side_by_side(table, h.image(h.png_base64(chart), "validation vs test ROC AUC per trial"))
         + h.paragraph(
             f"Features: {len(FEATURES)} from ",
             h.bold(training_set.feature_service),

@@ -41,14 +41,14 @@ def file_hash(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _log_path() -> Path:
+def log_path() -> Path:
     return runtime_dir() / "lineage" / "runs.jsonl"
 
 
 def record(kind: str, **facts) -> dict:
     """Append a lineage record; returns it (with its id and time)."""
     entry = {"id": uuid.uuid4().hex[:12], "kind": kind, "at": datetime.now(UTC).isoformat(), **facts}
-    path = _log_path()
+    path = log_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as out:
         out.write(json.dumps(entry, default=str) + "\n")
@@ -69,7 +69,7 @@ def read_manifest(version_folder: str) -> dict:
 
 
 def runs() -> list[dict]:
-    path = _log_path()
+    path = log_path()
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
@@ -85,8 +85,19 @@ def as_tags(feature_run: dict) -> dict[str, str]:
     }
 
 
-def html(chain: list[tuple[str, str]]) -> str:
-    return report_html.key_values((k, report_html.code(v)) for k, v in chain)
+def flat(entry: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """A record's facts as (dotted key, value) pairs: nested facts get a key each."""
+    pairs = []
+    for key, value in entry.items():
+        if isinstance(value, dict) and value:
+            pairs += flat(value, f"{prefix}{key}.")
+        else:
+            pairs.append((f"{prefix}{key}", str(value)))
+    return pairs
+
+
+def html(entry: dict) -> str:
+    return report_html.key_values((k, report_html.code(v)) for k, v in flat(entry))
 
 
 def champion_chain() -> list[tuple[str, str]]:
@@ -122,11 +133,29 @@ def champion_chain() -> list[tuple[str, str]]:
     scored = [
         r
         for r in runs()
-        if r["kind"] == "batch_scoring" and str(r.get("model_version")) == str(version.version)
+        if r["kind"] == "batch_scoring"
+        and str(r.get("model_version")) == str(version.version)
+        and r.get("model_name", MODEL_NAME) == MODEL_NAME
     ]
     if scored:
         chain.append(("latest predictions", scored[-1].get("predictions", "unknown")))
     return chain
+
+
+def write_champion_page() -> Path:
+    """The champion's lineage graph as .runtime/reports/lineage-champion.html; returns its path."""
+    # lineage_graph reads this module's records: imported here, where both are loaded
+    from income.platform import lineage_graph
+
+    entry = lineage_graph.champion_run()
+    body = lineage_graph.section(
+        f"Lineage of the champion, v{entry.get('model_version')}",
+        lineage_graph.for_training_run(entry),
+        entry,
+    )
+    path = runtime_dir() / "reports" / "lineage-champion.html"
+    write_text_atomically(str(path), report_html.page("Lineage of the champion", body))
+    return path
 
 
 def main(argv: list[str]) -> None:
@@ -134,6 +163,7 @@ def main(argv: list[str]) -> None:
     if argv == ["champion"]:
         for key, value in champion_chain():
             print(f"{key:<22} {value}")
+        print(f"\nas a picture: {write_champion_page()}")
     elif argv == ["runs"]:
         for entry in runs()[-20:]:
             print(json.dumps(entry, default=str))

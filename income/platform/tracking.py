@@ -25,6 +25,21 @@ def artifact_root() -> str:
     return os.environ.get("MLFLOW_ARTIFACTS_DESTINATION", str(runtime_dir() / "mlflow" / "artifacts"))
 
 
+def ui_url() -> str:
+    """Where people open the MLflow UI (`make mlflow-ui` serves it on MLFLOW_PORT, default 5000)."""
+    load_runtime_env()
+    default = f"http://127.0.0.1:{os.environ.get('MLFLOW_PORT', '5000')}"
+    return os.environ.get("MLFLOW_UI_URL", default).rstrip("/")
+
+
+def run_page(experiment_id: str, run_id: str) -> str:
+    return f"{ui_url()}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def model_version_page(name: str, version: str) -> str:
+    return f"{ui_url()}/#/models/{name}/versions/{version}"
+
+
 def configure() -> str:
     """Point MLflow at the tracking store and make sure the experiment exists; return its id."""
     # MLflow narrates every artifact copy at INFO and warns that a Python model is pickled

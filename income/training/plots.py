@@ -1,4 +1,4 @@
-"""Figures logged with every run: ROC curve, feature importance, target rate per category."""
+"""Figures logged with every run: ROC curve, feature importance, target rate per category, leaderboard."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 
 from income.data.schema import LABEL, MISSING_CATEGORY  # noqa: E402
-from income.training.model import CATEGORICAL  # noqa: E402
+from income.training.model import CATEGORICAL, FAMILIES  # noqa: E402
 
 
 def roc_figure(labels: np.ndarray, scores: np.ndarray, title: str):
@@ -50,6 +50,40 @@ def target_rate_figure(train: pd.DataFrame):
         ax.tick_params(axis="y", labelsize=7)
     for ax in axes.ravel()[len(CATEGORICAL) :]:
         ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def leaderboard_figure(trials: pd.DataFrame, marked_run_id: str, mark: str):
+    """Validation vs test ROC AUC, one point per trial (columns model_family, val_roc_auc,
+    test_roc_auc, run_id), one colour per family; `mark` names the trial `marked_run_id`."""
+    fig, ax = plt.subplots(figsize=(5.4, 4.4))
+    colours = dict(zip(FAMILIES, plt.get_cmap("tab10").colors, strict=False))  # a family keeps its colour
+    for family, group in trials.groupby("model_family"):
+        ax.scatter(
+            group["val_roc_auc"],
+            group["test_roc_auc"],
+            s=40,
+            alpha=0.85,
+            label=family,
+            color=colours.get(family),
+        )
+    scores = trials[["val_roc_auc", "test_roc_auc"]].to_numpy()
+    if scores.size:
+        low, high = scores.min(), scores.max()
+        ax.plot(
+            [low, high], [low, high], linestyle="--", color="grey", linewidth=1, label="test = validation"
+        )
+    marked = trials[trials["run_id"] == marked_run_id]
+    if len(marked):
+        x, y = marked["val_roc_auc"].iloc[0], marked["test_roc_auc"].iloc[0]
+        ax.scatter(
+            [x], [y], marker="*", s=320, facecolors="none", edgecolors="black", linewidths=1.2, label=mark
+        )
+        ax.annotate(mark, (x, y), xytext=(-8, 10), textcoords="offset points", ha="right", fontsize=8)
+    ax.set(xlabel="validation ROC AUC (chooses the best trial)", ylabel="test ROC AUC (the promotion gate)")
+    ax.set_title("Trials: validation vs test ROC AUC", fontsize=10)
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
 
