@@ -8,7 +8,7 @@ UV := .tools/bin/uv
 # Local runs read .runtime/env; Flyte's local cache stays off (its entries point into /tmp).
 RUN := set -a; [ -f .runtime/env ] && . .runtime/env; set +a; export FLYTE_LOCAL_CACHE_ENABLED=false SPARK_LOCAL_IP=127.0.0.1 PYTHONWARNINGS=ignore::DeprecationWarning;
 
-.PHONY: setup up down status demo test lint bench adult mlflow-ui feast-ui rollback image register package lineage clean
+.PHONY: setup up down status demo test lint bench adult mlflow-ui feast-ui rollback image register package lineage report clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -39,6 +39,7 @@ demo: up ## The whole system on synthetic data: features -> training -> batch sc
 	@$(RUN) $(VENV)/bin/pyflyte run workflows/batch_scoring.py batch_scoring
 	@$(RUN) $(PY) -m serving.demo
 	@$(RUN) $(PY) -m income.summary
+	@$(RUN) $(PY) -m income.overview
 
 .PHONY: serve
 serve: up ## The online service: POST /predict, GET /health on 127.0.0.1:8000 (INCOME_SERVE_HOST / INCOME_SERVE_PORT).
@@ -95,8 +96,11 @@ register: setup ## Register workflows and launch plans with the profile's settin
 package: setup ## What `register` would send, as a file (checked offline by tests/test_deployment.py).
 	$(VENV)/bin/pyflyte --pkgs workflows package --image $(IMAGE) --output .runtime/flyte-package.tgz --force
 
-lineage: setup ## Which raw data and which features produced the current champion?
+lineage: setup ## Which raw data and which features produced the current champion? (text, and an HTML graph)
 	@$(RUN) $(PY) -m income.platform.lineage champion
+
+report: setup ## The overview page: .runtime/reports/index.html (pipelines, models, drift, every report).
+	@$(RUN) $(PY) -m income.overview
 
 clean: down
 	rm -rf .runtime

@@ -186,6 +186,7 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
         feature_run_id=upstream.get("id"),
         drift_mlflow_run_id=run.info.run_id,
         drifted=result.drifted,
+        drifted_features=result.drifted_features,
     )
     return DriftSummary(
         drifted=result.drifted,

@@ -25,6 +25,7 @@ ALLOWED = {
         "income.inference",
     },
     "income.summary": {"income"},  # the demo's closing summary reads every room
+    "income.overview": {"income"},  # so does the overview page
     "spark_jobs": {"income.data", "spark_jobs"},
     "feature_repo": {"income.platform", "income.data", "income.features"},
     "serving": {"income", "serving"},

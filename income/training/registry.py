@@ -57,7 +57,8 @@ def _champion_version(client: MlflowClient, name: str) -> str | None:
         return None
 
 
-def _history(client: MlflowClient, name: str) -> list[str]:
+def champion_history(client: MlflowClient, name: str) -> list[str]:
+    """The versions that have been champion, oldest first (rollback drops the last)."""
     tags = client.get_registered_model(name).tags
     return json.loads(tags.get(HISTORY_TAG, "[]"))
 
@@ -142,7 +143,7 @@ def _decide(
 
 def _promote_once(client: MlflowClient, name: str, version: str) -> None:
     """Make `version` champion unless that already happened (it is in the history) or was undone."""
-    history = _history(client, name)
+    history = champion_history(client, name)
     if version in history or ROLLED_BACK_TAG in client.get_model_version(name, version).tags:
         return
     _set_champion(client, name, version, [*history, version])
@@ -176,7 +177,7 @@ def register_and_gate(
 def rollback(name: str = MODEL_NAME) -> str:
     """Point `champion` at the previous champion version; return it."""
     client = MlflowClient()
-    history = _history(client, name)
+    history = champion_history(client, name)
     current = _champion_version(client, name)
     if len(history) < 2 or current is None:
         raise RuntimeError(f"nothing to roll back to: champion history is {history or 'empty'}")
@@ -190,7 +191,7 @@ def status(name: str = MODEL_NAME) -> str:
     client = MlflowClient()
     model = client.get_registered_model(name)
     aliases = ", ".join(f"{alias} -> v{version}" for alias, version in sorted(model.aliases.items()))
-    return f"{name}: {aliases or 'no aliases'}; champion history {_history(client, name)}"
+    return f"{name}: {aliases or 'no aliases'}; champion history {champion_history(client, name)}"
 
 
 def main(argv: list[str]) -> None:
