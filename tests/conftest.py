@@ -109,3 +109,26 @@ def champion(feature_run):
     decision = register_and_gate(run.info.run_id, test, 0.0, contract, SERVING_MODEL)
     assert decision.promoted
     return SERVING_MODEL, decision.model_version, training_set
+
+
+# Small, quick trials: one per family; decision trees are pinned to an invalid depth so
+# that one trial in four fails (sklearn rejects max_depth=0).
+FAST_TRIALS = {
+    "xgboost": {"n_estimators": 60},
+    "random_forest": {"n_estimators": 40},
+    "decision_tree": {"max_depth": 0},
+}
+
+
+@pytest.fixture(scope="session")
+def training_run(feature_run):
+    """One run of the training pipeline through Flyte on the feature run's data (4 quick trials,
+    one failing); its champion is `income-classifier`'s."""
+    import json
+
+    from income.training.trials import SearchConfig
+    from tasks.training import TrainingConfig
+    from workflows.training_pipeline import training_pipeline
+
+    cfg = TrainingConfig(search=SearchConfig(n_trials=4, seed=1, fixed_params_json=json.dumps(FAST_TRIALS)))
+    return training_pipeline(cfg=cfg)

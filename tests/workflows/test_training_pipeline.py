@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -12,24 +13,6 @@ import pytest
 from income.training.model import FEATURES, fit
 
 pytestmark = pytest.mark.integration
-
-# Small, quick trials: one per family; decision trees are pinned to an invalid depth so
-# that one trial in four fails (sklearn rejects max_depth=0).
-FAST = {
-    "xgboost": {"n_estimators": 60},
-    "random_forest": {"n_estimators": 40},
-    "decision_tree": {"max_depth": 0},
-}
-
-
-@pytest.fixture(scope="module")
-def training_run(feature_run):
-    from income.training.trials import SearchConfig
-    from tasks.training import TrainingConfig
-    from workflows.training_pipeline import training_pipeline
-
-    cfg = TrainingConfig(search=SearchConfig(n_trials=4, seed=1, fixed_params_json=json.dumps(FAST)))
-    return training_pipeline(cfg=cfg)
 
 
 def test_workflow_registers_a_champion_from_the_best_trial(training_run):
@@ -158,6 +141,17 @@ def test_lineage_leads_from_the_champion_back_to_the_raw_input(training_run, fea
     assert "  table demographic" in chain
     logged = mlflow.artifacts.load_dict(f"runs:/{training_run.parent_run_id}/lineage.json")
     assert logged["model_version"] == training_run.decision.model_version
+
+
+def test_the_parent_run_keeps_the_lineage_picture_and_the_leaderboard_chart(training_run):
+    parent = training_run.parent_run_id
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent)}
+    assert {"lineage.json", "lineage.svg", "lineage.html", "leaderboard.png"} <= artifacts
+    svg = mlflow.artifacts.load_text(f"runs:/{parent}/lineage.svg")
+    assert svg.startswith("<svg") and f"/runs/{training_run.best_run_id}'" in svg
+    assert f"#/models/income-classifier/versions/{training_run.decision.model_version}'" in svg
+    chart = Path(mlflow.artifacts.download_artifacts(f"runs:/{parent}/leaderboard.png"))
+    assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_a_retried_select_and_register_changes_nothing(training_run):
