@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from income.inference.drift import PSI_DRIFT, PSI_MODERATE
+from income.inference.drift import KS_P_VALUE, KS_STATISTIC, PSI_DRIFT, PSI_MODERATE
 from income.platform import lineage
 from income.platform import report_html as h
 from income.platform.files import write_text_atomically
@@ -196,7 +196,8 @@ def models_section() -> h.Markup:
 
 
 def drift_history(records: list[dict]) -> pd.DataFrame:
-    """One row per recent batch run: when, which model, the verdict and its PSIs (from its MLflow run)."""
+    """One row per recent batch run: when, which model, the verdict, its largest PSI and KS statistic
+    (from its MLflow run; runs logged before KS statistics were logged have none)."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -211,6 +212,8 @@ def drift_history(records: list[dict]) -> pd.DataFrame:
             metrics = {}
         features = {k.removeprefix("psi."): v for k, v in metrics.items() if k.startswith("psi.")}
         worst = max(features, key=features.get, default="")
+        ks = {k.removeprefix("ks."): v for k, v in metrics.items() if k.startswith("ks.")}
+        worst_ks = max(ks, key=ks.get, default="")
         report = runtime_dir() / "reports" / f"drift-{as_of_label(parse_as_of(run['as_of']))}.html"
         rows.append(
             {
@@ -227,6 +230,8 @@ def drift_history(records: list[dict]) -> pd.DataFrame:
                 "prediction_psi": metrics.get("prediction_psi", float("nan")),
                 "worst_feature": worst,
                 "worst_psi": features.get(worst, float("nan")),
+                "worst_ks_feature": worst_ks,
+                "worst_ks": ks.get(worst_ks, float("nan")),
                 "report": report.name if report.exists() else "",
             }
         )
@@ -234,33 +239,41 @@ def drift_history(records: list[dict]) -> pd.DataFrame:
 
 
 def drift_trend_figure(history: pd.DataFrame):
-    """Largest feature PSI and prediction PSI per batch run, with the report's thresholds."""
+    """Largest feature PSI, prediction PSI and largest KS statistic per batch run, with the report's
+    thresholds: the verdict comes from either rule, so both are drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 2.8))
+    fig, ax = plt.subplots(figsize=(7.4, 3.0))
     runs = range(1, len(history) + 1)
     ax.plot(runs, history["worst_psi"], marker="o", label="largest feature PSI")
     ax.plot(runs, history["prediction_psi"], marker="s", label="prediction PSI")
+    ax.plot(
+        runs,
+        history["worst_ks"],
+        marker="^",
+        label=f"largest KS statistic (rule: > {KS_STATISTIC}, p < {KS_P_VALUE})",
+    )
     drifted = history["drifted"].to_numpy()
+    highest = history[["worst_psi", "prediction_psi", "worst_ks"]].max(axis=1)
     ax.scatter(
         [r for r, d in zip(runs, drifted, strict=True) if d],
-        history["worst_psi"][drifted],
+        highest[drifted],
         s=110,
         facecolors="none",
         edgecolors="#c62828",
-        label="verdict: drift (PSI or KS rule)",
+        label="verdict: drift",
     )
     ax.axhspan(PSI_MODERATE, PSI_DRIFT, color="#ef6c00", alpha=0.08)
     ax.axhline(PSI_DRIFT, color="#c62828", linestyle="--", linewidth=1)
     ax.axhline(PSI_MODERATE, color="#ef6c00", linestyle="--", linewidth=1)
     labels = [pd.Timestamp(s).strftime("%Y-%m-%d %H:%M") for s in history["as_of"]]
     ax.set_xticks(list(runs), labels, rotation=30, ha="right", fontsize=7)
-    ax.set(ylabel="PSI", xlabel="batch run (as of)")
+    ax.set(ylabel="PSI / KS statistic", xlabel="batch run (as of)")
     ax.set_title("Drift over the last batch runs", fontsize=10)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
@@ -272,19 +285,22 @@ def drift_section(history: pd.DataFrame) -> h.Markup:
     verdict = h.coloured("drift", "#c62828") if latest["drifted"] else h.coloured("no drift", "#2e7d32")
     rows = [
         (
-            r.as_of,
+            pd.Timestamp(r.as_of).strftime("%Y-%m-%d %H:%M"),
             f"v{r.model_version}",
             ("drift" + (f": {r.drifted_features}" if r.drifted_features else ""))
             if r.drifted
             else "no drift",
             f"{r.prediction_psi:.4f}",
             f"{r.worst_feature} {r.worst_psi:.4f}",
+            f"{r.worst_ks_feature} {r.worst_ks:.4f}" if r.worst_ks_feature else "not logged",
             _link(r.report, r.report) if r.report else "",
         )
         for r in history.iloc[::-1].itertuples()
     ]
-    table = h.table(["as of", "model", "verdict", "prediction PSI", "largest feature PSI", "report"], rows)
-    chart = h.image(h.png_base64(drift_trend_figure(history)), "PSI over the last batch runs")
+    table = h.table(
+        ["as of", "model", "verdict", "prediction PSI", "largest feature PSI", "largest KS", "report"], rows
+    )
+    chart = h.image(h.png_base64(drift_trend_figure(history), dpi=100), "PSI and KS over the last batch runs")
     return (
         h.heading("Drift", 2)
         + h.paragraph("Latest verdict: ", h.bold(verdict), f" ({len(history)} batch runs shown).")

@@ -169,6 +169,7 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
                 "positive_share": scoring.positive_share,
                 "prediction_psi": result.prediction.psi,
                 **{f"psi.{d.feature}": d.psi for d in result.features},
+                **{f"ks.{d.feature}": d.ks_statistic for d in result.features if d.ks_statistic is not None},
             }
         )
         mlflow.log_artifact(str(path), artifact_path="drift")

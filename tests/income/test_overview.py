@@ -45,6 +45,9 @@ def test_the_overview_shows_runs_models_drift_and_every_report(pages, training_r
     assert f"Champion history (oldest first): <b>v{version}</b>" in html
     drift_report = Path(scored.drift.report_path).name
     assert f"href='{drift_report}'" in html  # the drift table links the run's report
+    ks = scored.drift.ks_statistic
+    worst = max(ks, key=ks.get)
+    assert f"<td>{worst} {ks[worst]:.4f}</td>" in html  # the rule behind most verdicts, beside PSI
     assert html.count("data:image/png;base64,") == 1  # the trend plot
     for report in index.parent.glob("*.html"):
         if report.name != "index.html":
