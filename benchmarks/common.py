@@ -35,6 +35,11 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB, {platform.system()} {platform.release()}"
 
 
+def load_average() -> list[float]:
+    """The 1-, 5- and 15-minute load averages, rounded: recorded next to every figure."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def private_valkey(folder: Path) -> ValkeyServer:
     server = ValkeyServer(data_dir=folder / "valkey", port=free_port(), password=secrets.token_hex(16))
     server.start()
