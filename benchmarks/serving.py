@@ -9,6 +9,7 @@ Feast's feature server in its tuned configuration (`feast serve --no-access-log
 --max-requests 10000000`, one worker: with its defaults it recycles the worker every ~1000
 requests and each restart stalls requests for seconds, see DESIGN.md) as their own
 processes; this process is the load generator. Both servers stay up for the whole run.
+`--feast-workers 2` gives feast serve a second worker process (ours runs one process).
 
 Each target is measured ALONE: one target at a time, at one rate at a time, so that on a
 2-core machine the targets do not compete for the CPU (an earlier version interleaved the
@@ -262,6 +263,7 @@ async def bench(args: argparse.Namespace, folder: Path) -> list[dict]:
     )
     feast_cli = str(Path(sys.executable).parent / "feast")
     feast_command = [feast_cli, "serve", "-h", "127.0.0.1", "-p", str(feast_port), *FEAST_SERVE]
+    feast_command += ["--workers", str(args.feast_workers)]
     feast = start(feast_command, FEATURE_REPO, env, feast_log)
     try:
         async with httpx.AsyncClient(timeout=5) as client:
@@ -322,6 +324,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3, help="seconds of load before each, not counted")
     parser.add_argument("--pause", type=float, default=3, help="idle seconds between two measurements")
     parser.add_argument("--target", action="append", choices=TARGETS, help="repeat to pick; default: all")
+    parser.add_argument(
+        "--feast-workers", type=int, default=1, help="feast serve's worker processes (ours runs one process)"
+    )
     parser.add_argument("--users", type=int, default=1000, help="distinct random known users")
     parser.add_argument(
         "--timeout", type=float, default=5.0, help="seconds before a request counts as failed"
@@ -345,17 +350,23 @@ def main() -> None:
     results = asyncio.run(bench(args, folder))
     rates = " ".join(f"--rate {r:g}" for r in args.rate)
     command = f"python -m benchmarks.serving {rates} --seconds {args.seconds:g}"
+    if args.target != list(TARGETS):
+        command += "".join(f" --target {t}" for t in args.target)
+    if args.feast_workers != 1:
+        command += f" --feast-workers {args.feast_workers}"
     print(
-        f"\n`{command}` (open loop, loopback, each target alone; feast serve {' '.join(FEAST_SERVE)}; "
+        f"\n`{command}` (open loop, loopback, each target alone; feast serve {' '.join(FEAST_SERVE)} "
+        f"--workers {args.feast_workers}; "
         f"load average before {load_before}, after {load_average()})\n"
     )
     print(markdown(results, args.rate))
-    (folder / "result.json").write_text(
+    # One file per run: runs with other options (--target, --feast-workers) do not replace it.
+    (folder / f"result-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(
         json.dumps(
             {
                 "machine": machine(),
                 "command": command,
-                "feast_serve_options": FEAST_SERVE,
+                "feast_serve_options": [*FEAST_SERVE, "--workers", str(args.feast_workers)],
                 "load_average_before": load_before,
                 "load_average_after": load_average(),
                 "results": results,
