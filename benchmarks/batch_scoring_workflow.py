@@ -38,7 +38,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.common import bench_dir, load_average, machine, peak_rss_mib, run_child
+from benchmarks.common import OtherCpu, bench_dir, load_average, machine, peak_rss_mib, run_child
 
 AS_OF = "2026-07-01T00:00:00Z"  # every synthetic feature row is in the 365 days before it
 STEPS = {  # step of a workflow run -> what it holds, in the order of a run
@@ -97,7 +97,8 @@ def child_workflow(predictions: str, repeat: int) -> None:
         timer.seconds.clear()
         load = load_average()
         started = time.perf_counter()
-        outcome = batch_scoring(cfg=ScoringConfig(as_of=AS_OF, predictions_uri=predictions))
+        with OtherCpu() as others:
+            outcome = batch_scoring(cfg=ScoringConfig(as_of=AS_OF, predictions_uri=predictions))
         total = time.perf_counter() - started
         t = timer.seconds
         inside = ("score_batch.setup", "score_batch.join", "score_batch.score_and_write")
@@ -113,6 +114,7 @@ def child_workflow(predictions: str, repeat: int) -> None:
         runs.append(
             {
                 "load_average_before": load,
+                "other_cores": others.cores,
                 "total_seconds": round(total, 2),
                 "score_batch_seconds": round(t["spark_session"] + t["score_batch"], 2),
                 "steps": {step: round(seconds, 2) for step, seconds in steps.items()},
@@ -200,6 +202,14 @@ def prepare(folder: Path, users: int) -> dict[str, str]:
     return env
 
 
+def observed(run: Callable[[], dict]) -> dict:
+    """run()'s result with the load average before it and the cores other processes used during it."""
+    load = load_average()
+    with OtherCpu() as others:
+        result = run()
+    return {**result, "load_average_before": load, "other_cores": others.cores}
+
+
 def compare(predictions: str, single: str, sample: int = 5_000) -> float:
     """Max |probability difference| between the workflow's and the plain process's, on a sample."""
     import numpy as np
@@ -250,37 +260,25 @@ def main() -> None:
     cfg = json.dumps({"as_of": AS_OF, "predictions_uri": predictions})
     command = [str(Path(sys.executable).parent / "pyflyte"), "run", "workflows/batch_scoring.py"]
     command += ["batch_scoring", "--cfg", cfg]
-    load = load_average()
-    print(f"pyflyte run ... (load {load})", flush=True)
-    started = time.perf_counter()
-    with (folder / "pyflyte.log").open("w") as log:
-        subprocess.run(
-            command,
-            cwd=PROJECT_ROOT,
-            env={**os.environ, **env},
-            check=True,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    result["pyflyte_run"] = {
-        "wall_seconds": round(time.perf_counter() - started, 1),
-        "load_average_before": load,
-    }
+
+    def pyflyte_run() -> dict:
+        started = time.perf_counter()
+        with (folder / "pyflyte.log").open("w") as log:
+            subprocess.run(
+                command, cwd=PROJECT_ROOT, env={**os.environ, **env}, check=True, stdout=log, stderr=log
+            )
+        return {"wall_seconds": round(time.perf_counter() - started, 1)}
+
+    print("pyflyte run ...", flush=True)
+    result["pyflyte_run"] = observed(pyflyte_run)
     print(f"  {result['pyflyte_run']}", flush=True)
-
-    load = load_average()
-    print(f"workflow function x{args.repeat} in one process (load {load}) ...", flush=True)
+    print(f"workflow function x{args.repeat} in one process ...", flush=True)
     child_args = ["--child", "workflow", "--out", predictions, "--repeat", str(args.repeat)]
-    result["workflow"] = run_child("benchmarks.batch_scoring_workflow", child_args, env)
-    result["workflow"]["load_average_before"] = load
-
-    load = load_average()
-    print(f"single process (load {load}) ...", flush=True)
+    result["workflow"] = observed(lambda: run_child("benchmarks.batch_scoring_workflow", child_args, env))
+    print("single process ...", flush=True)
     single = str(folder / "single.parquet")
-    result["single"] = run_child(
-        "benchmarks.batch_scoring_workflow", ["--child", "single", "--out", single], env
-    )
-    result["single"]["load_average_before"] = load
+    child_args = ["--child", "single", "--out", single]
+    result["single"] = observed(lambda: run_child("benchmarks.batch_scoring_workflow", child_args, env))
     result["max_abs_diff_on_sample"] = compare(predictions, single)
     result["load_average_after"] = load_average()
     print(markdown(result))
@@ -298,7 +296,8 @@ def markdown(r: dict) -> str:
         f"\n{r['users']:,} users as of {r['as_of']}; {r['machine']}; load average before "
         f"{r['load_average_before']}, after {r['load_average_after']}\n",
         f"`pyflyte run workflows/batch_scoring.py batch_scoring`: {r['pyflyte_run']['wall_seconds']} s "
-        f"wall (load {r['pyflyte_run']['load_average_before'][0]})\n",
+        f"wall (load {r['pyflyte_run']['load_average_before'][0]}, other processes "
+        f"{r['pyflyte_run']['other_cores']} cores)\n",
         f"workflow function in a fresh process ({r['workflow']['wall_seconds']} s wall, of which imports "
         f"{r['workflow']['imports_seconds']} s; load {r['workflow']['load_average_before'][0]}):\n",
         "| " + " | ".join(header) + " |",
@@ -310,10 +309,13 @@ def markdown(r: dict) -> str:
         "| **`score_batch` task** | " + " | ".join(str(run["score_batch_seconds"]) for run in runs) + " |"
     )
     lines.append("| **workflow** | " + " | ".join(str(run["total_seconds"]) for run in runs) + " |")
+    lines.append("| load before | " + " | ".join(str(run["load_average_before"][0]) for run in runs) + " |")
+    lines.append("| other processes (cores) | " + " | ".join(str(run["other_cores"]) for run in runs) + " |")
     lines += [
         "",
         f"single process, {single['family']} ({single['wall_seconds']} s wall, load "
-        f"{single['load_average_before'][0]}, peak RSS {single['peak_rss_mib']:,} MiB):",
+        f"{single['load_average_before'][0]}, other processes {single['other_cores']} cores, "
+        f"peak RSS {single['peak_rss_mib']:,} MiB):",
         "",
         "| step | seconds |",
         "| --- | --- |",

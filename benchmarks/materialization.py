@@ -6,7 +6,8 @@ All writers run on the same parquet tables (the four views of `income_v1`, two r
 user per view), each in a fresh process against the same fresh Valkey (flushed in between),
 and every result is read back through Feast and compared with ours for a sample of users.
 Reports wall time and peak resident memory of each, and the ratios against the best Feast
-configuration (fastest, and smallest peak, which need not be the same one).
+configuration (fastest, and smallest peak, which need not be the same one); next to each,
+the load average before it and the cores other processes kept busy during it.
 
 Feast is run in the configurations given by --feast (default: all of FEAST_CONFIGS). Each
 is the project's feature_repo/feature_store.yaml plus a few documented Feast 0.67 options,
@@ -33,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import (
+    OtherCpu,
     bench_dir,
     load_average,
     machine,
@@ -197,8 +199,12 @@ def main() -> None:
             server.settings.client().flushall()
             load = load_average()
             print(f"running {name} (load {load}) ...", flush=True)
-            results[name] = run_child("benchmarks.materialization", ["--child", kind], {**env, **extra_env})
+            with OtherCpu([server.pid()]) as others:
+                results[name] = run_child(
+                    "benchmarks.materialization", ["--child", kind], {**env, **extra_env}
+                )
             results[name]["load_average_before"] = load
+            results[name]["other_cores"] = others.cores
             online[name] = sample_online(sample)
             print(f"  {results[name]}", flush=True)
     finally:
@@ -212,12 +218,14 @@ def main() -> None:
         f"feast_{c}": f"feast materialize, `{c}` ({describe(FEAST_CONFIGS[c])})" for c in feast_configs
     }
     print(f"\nload average before {load_before}, after {load_average()}\n")
-    print("| users | writer | seconds | peak RSS (MiB) | load before | same values as ours |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| users | writer | seconds | peak RSS (MiB) | load before | other processes (cores) | same as ours |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name, r in results.items():
         print(
             f"| {args.users:,} | {labels[name]} | {r['seconds']} | {r['peak_rss_mib']:,} "
-            f"| {r['load_average_before'][0]} | {same[name]} |"
+            f"| {r['load_average_before'][0]} | {r['other_cores']} | {same[name]} |"
         )
     print(
         f"\nvs the fastest Feast ({fastest}): {results[fastest]['seconds'] / ours['seconds']:.1f}x faster; "
