@@ -38,7 +38,15 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.common import OtherCpu, bench_dir, load_average, machine, peak_rss_mib, run_child
+from benchmarks.common import (
+    OtherCpu,
+    bench_dir,
+    load_average,
+    machine,
+    peak_rss_mib,
+    run_child,
+    wait_until_quiet,
+)
 
 AS_OF = "2026-07-01T00:00:00Z"  # every synthetic feature row is in the 365 days before it
 STEPS = {  # step of a workflow run -> what it holds, in the order of a run
@@ -203,11 +211,13 @@ def prepare(folder: Path, users: int) -> dict[str, str]:
 
 
 def observed(run: Callable[[], dict]) -> dict:
-    """run()'s result with the load average before it and the cores other processes used during it."""
+    """run() once the machine is quiet (or after two minutes), with the load average before it
+    and the cores other processes kept busy during it."""
+    waited = wait_until_quiet()
     load = load_average()
     with OtherCpu() as others:
         result = run()
-    return {**result, "load_average_before": load, "other_cores": others.cores}
+    return {**result, "load_average_before": load, "other_cores": others.cores, "waited_seconds": waited}
 
 
 def compare(predictions: str, single: str, sample: int = 5_000) -> float:

@@ -72,6 +72,20 @@ class OtherCpu:
         )
 
 
+def wait_until_quiet(
+    max_cores: float = 0.2, max_wait: float = 120, pids: list[int] | tuple[int, ...] = (), window: float = 5
+) -> float:
+    """Wait until other processes keep at most `max_cores` busy over `window` seconds, or
+    `max_wait` seconds have passed (on a machine that is never quiet); returns seconds waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < max_wait:
+        with OtherCpu(pids) as others:
+            time.sleep(window)
+        if others.cores <= max_cores:
+            break
+    return round(time.perf_counter() - started, 1)
+
+
 _TICK = os.sysconf("SC_CLK_TCK")
 
 

@@ -7,7 +7,8 @@ user per view), each in a fresh process against the same fresh Valkey (flushed i
 and every result is read back through Feast and compared with ours for a sample of users.
 Reports wall time and peak resident memory of each, and the ratios against the best Feast
 configuration (fastest, and smallest peak, which need not be the same one); next to each,
-the load average before it and the cores other processes kept busy during it.
+the load average before it and the cores other processes kept busy during it (each run
+first waits, up to two minutes, for other processes to go quiet).
 
 Feast is run in the configurations given by --feast (default: all of FEAST_CONFIGS). Each
 is the project's feature_repo/feature_store.yaml plus a few documented Feast 0.67 options,
@@ -42,6 +43,7 @@ from benchmarks.common import (
     private_valkey,
     random_column,
     run_child,
+    wait_until_quiet,
 )
 from income.offline_store import publish_pandas_tables
 
@@ -197,6 +199,7 @@ def main() -> None:
     try:
         for name, (kind, extra_env) in runs.items():
             server.settings.client().flushall()
+            waited = wait_until_quiet(pids=[server.pid()])
             load = load_average()
             print(f"running {name} (load {load}) ...", flush=True)
             with OtherCpu([server.pid()]) as others:
@@ -205,6 +208,7 @@ def main() -> None:
                 )
             results[name]["load_average_before"] = load
             results[name]["other_cores"] = others.cores
+            results[name]["waited_for_quiet_seconds"] = waited
             online[name] = sample_online(sample)
             print(f"  {results[name]}", flush=True)
     finally:

@@ -28,8 +28,9 @@ counted (new connections, first requests through each code path).
 
 Errors: any non-200 answer, a missing value, or no answer within --timeout seconds.
 
-Other jobs may share the machine: each measurement records the load average before it and
-the cores that processes outside the benchmark kept busy during it (common.OtherCpu). One
+Other jobs may share the machine: each measurement waits (up to --max-wait seconds) until
+processes outside the benchmark keep at most --max-other-cores busy, and records the load
+average before it and the cores those processes kept busy during it (common.OtherCpu). One
 with more than --max-other-cores is tried again, up to --attempts times, and the quietest
 attempt is reported (all attempts are in the JSON).
 """
@@ -48,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import OtherCpu, bench_dir, load_average, machine
+from benchmarks.common import OtherCpu, bench_dir, load_average, machine, wait_until_quiet
 from income.feature_store import FEATURE_REPO, FEATURE_SERVICE, configure_environment, get_store
 from income.offline_store import current
 from income.settings import ValkeySettings, load_runtime_env, offline_store_uri, runtime_dir
@@ -254,13 +255,21 @@ async def measure(
         for target in args.target:
             attempts = []
             for _ in range(args.attempts):
+                waited = wait_until_quiet(args.max_other_cores, args.max_wait, tracked)
                 if args.warmup > 0:
                     await open_loop(calls[target], users, rate, args.warmup, args.timeout)
                 load = load_average()
                 print(f"  {target} at {rate:g}/s for {args.seconds:g} s (load {load[0]}) ...", flush=True)
                 with OtherCpu(tracked) as others:
                     result = await open_loop(calls[target], users, rate, args.seconds, args.timeout)
-                attempts.append({**result, "load_average_before": load, "other_cores": others.cores})
+                attempts.append(
+                    {
+                        **result,
+                        "load_average_before": load,
+                        "other_cores": others.cores,
+                        "waited_seconds": waited,
+                    }
+                )
                 print(f"    {attempts[-1]}", flush=True)
                 # Let the server drain what a saturated run left queued before the next one starts.
                 await asyncio.sleep(args.pause)
@@ -364,6 +373,9 @@ def main() -> None:
     parser.add_argument("--attempts", type=int, default=3, help="tries per measurement while others are busy")
     parser.add_argument(
         "--max-other-cores", type=float, default=0.2, help="other processes' CPU (cores) that ends the tries"
+    )
+    parser.add_argument(
+        "--max-wait", type=float, default=120, help="seconds to wait for a quiet machine before each try"
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
