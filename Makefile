@@ -57,7 +57,8 @@ bench: up ## Every benchmark at its README size (long: ~60 min; run `make demo` 
 	@$(RUN) $(PY) -m benchmarks.training_fanout --trials 16
 	@$(RUN) $(PY) -m benchmarks.batch_scoring --rows 1000000 --repeat 3
 	@$(RUN) $(PY) -m benchmarks.batch_scoring_workflow --users 1000000 --repeat 3
-	@$(RUN) $(PY) -m benchmarks.serving --rate 200 --rate 400 --rate 800 --seconds 60
+	@$(RUN) $(PY) -m benchmarks.serving --rate 100 --rate 200 --rate 400 --rate 800 --seconds 60
+	@$(RUN) $(PY) -m benchmarks.serving --rate 100 --rate 200 --rate 400 --rate 800 --seconds 60 --target feast_serve --feast-workers 2
 
 ADULT_CSV ?= ../shared/data/adult/adult_train.csv
 ADULT := $(CURDIR)/.runtime/adult
