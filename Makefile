@@ -51,13 +51,15 @@ test: setup ## Run the test suite (starts its own Valkey; real Spark, Feast, MLf
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-bench: up ## Every benchmark at its README size (long: ~20 min; run `make demo` first).
+bench: up ## Every benchmark at its README size (long: ~60 min; run `make demo` first).
 	@$(RUN) $(PY) -m benchmarks.feature_generation --records 1000000 --records 10000000
 	@$(RUN) $(PY) -m benchmarks.materialization --users 1000000
 	@$(RUN) $(PY) -m benchmarks.training_set --labels 1000000
 	@$(RUN) $(PY) -m benchmarks.training_fanout --trials 16
 	@$(RUN) $(PY) -m benchmarks.batch_scoring --rows 1000000 --repeat 3
-	@$(RUN) $(PY) -m benchmarks.serving --rate 200 --seconds 60
+	@$(RUN) $(PY) -m benchmarks.batch_scoring_workflow --users 1000000 --repeat 3
+	@$(RUN) $(PY) -m benchmarks.serving --rate 100 --rate 200 --rate 400 --rate 800 --seconds 60
+	@$(RUN) $(PY) -m benchmarks.serving --rate 100 --rate 200 --rate 400 --rate 800 --seconds 60 --target feast_serve --feast-workers 2
 
 ADULT_CSV ?= ../shared/data/adult/adult_train.csv
 ADULT := $(CURDIR)/.runtime/adult

@@ -2,6 +2,9 @@
 
     python -m benchmarks.batch_scoring --rows 1000000
 
+The scoring step alone, from ready features, on a warm Spark session: what the whole
+`batch_scoring` workflow costs is measured by benchmarks.batch_scoring_workflow.
+
 The same N rows (synthetic values in the model's feature schema, ~2% missing, one parquet
 file) are scored, side by side in one run, by:
 - `spark_map_in_pandas`: income.inference.batch_scoring.score_and_write, the batch-scoring task's path
@@ -30,55 +33,9 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import bench_dir, machine, peak_rss_mib
-from income.data import domains
+from benchmarks.feature_rows import make_features
 from income.data.schema import ENTITY_KEY, LABEL
-from income.training.model import CATEGORICAL, FEATURES, NUMERIC, FittedModel, as_model_input, fit
-
-NUMERIC_RANGES = {
-    "age": (17, 90),
-    "education_num": (1, 16),
-    "hours_per_week": (1, 99),
-    "capital_gain": (0, 20_000),
-    "capital_loss": (0, 4_000),
-    "capital_net": (-4_000, 20_000),
-    "records_365d": (1, 4),
-    "job_changes_365d": (0, 3),
-    "marital_changes_365d": (0, 2),
-}
-CATEGORIES = {
-    "sex": domains.SEX,
-    "race": domains.RACE,
-    "native_country": domains.NATIVE_COUNTRY,
-    "marital_status": domains.MARITAL_STATUS,
-    "relationship": domains.RELATIONSHIP,
-    "workclass": domains.WORKCLASS,
-    "education": domains.EDUCATION,
-    "occupation": domains.OCCUPATION,
-}
-MISSING_SHARE = 0.02
-
-
-def make_features(rows: int, seed: int = 3) -> pd.DataFrame:
-    """Feast-shaped feature rows: nullable Int64 numbers, strings or None, a float mean."""
-    rng = np.random.default_rng(seed)
-    data: dict[str, object] = {ENTITY_KEY: np.arange(1, rows + 1, dtype=np.int64)}
-    for name in NUMERIC:
-        if name == "hours_per_week_mean_365d":
-            values = pd.Series(rng.uniform(1, 99, rows))
-        else:
-            lo, hi = NUMERIC_RANGES[name]
-            small = name in ("capital_gain", "capital_loss", "capital_net")
-            raw = np.where(rng.random(rows) < 0.9, 0, rng.integers(lo, hi + 1, rows)) if small else None
-            values = pd.Series(raw if small else rng.integers(lo, hi + 1, rows), dtype="Int64")
-        values[rng.random(rows) < MISSING_SHARE] = pd.NA
-        data[name] = values
-    for name in CATEGORICAL:
-        choices = np.array(CATEGORIES[name], dtype=object)
-        values = choices[rng.integers(0, len(choices), rows)]
-        values[rng.random(rows) < MISSING_SHARE] = None
-        data[name] = values
-    frame = pd.DataFrame(data)
-    return frame[[ENTITY_KEY, *FEATURES]]
+from income.training.model import FEATURES, FittedModel, as_model_input, fit
 
 
 def synthetic_labels(frame: pd.DataFrame, seed: int = 4) -> np.ndarray:

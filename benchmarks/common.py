@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks: isolated runtime folders, a private Valkey, child runs."""
+"""Helpers shared by the benchmarks: isolated runtime folders, a private Valkey, child runs, interference."""
 
 from __future__ import annotations
 
@@ -33,6 +33,96 @@ def machine() -> str:
         pass
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB, {platform.system()} {platform.release()}"
+
+
+def load_average() -> list[float]:
+    """The 1-, 5- and 15-minute load averages, rounded: recorded next to every figure."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+class OtherCpu:
+    """Cores that processes outside the benchmark kept busy while it measured (Linux /proc).
+
+    Other agents share this machine, and the load average lags a minute and counts the
+    benchmark itself; this counts the others only. The benchmark's own CPU is this process
+    and its descendants (children running or reaped: servers, Spark's JVM and workers), plus
+    the processes in `pids` and their descendants (a daemonized Valkey); everything else the
+    machine did in the meantime is interference, reported next to the figure. Processes that
+    leave the tree unreaped (orphans) count as others: the figure errs towards interference.
+    """
+
+    def __init__(self, pids: list[int] | tuple[int, ...] = ()) -> None:
+        self.pids = list(pids)
+        self.cores = float("nan")
+
+    def __enter__(self) -> OtherCpu:
+        self.started, self.busy, self.ours = time.perf_counter(), _busy_seconds(), self._ours()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        elapsed = time.perf_counter() - self.started
+        others = (_busy_seconds() - self.busy) - (self._ours() - self.ours)
+        self.cores = round(max(0.0, others / elapsed), 2)
+
+    def _ours(self) -> float:
+        usage = [resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)]
+        tree = _with_descendants([os.getpid(), *self.pids])
+        return sum(u.ru_utime + u.ru_stime for u in usage) + sum(
+            _process_seconds(pid) for pid in tree if pid != os.getpid()
+        )
+
+
+def wait_until_quiet(
+    max_cores: float = 0.2, max_wait: float = 120, pids: list[int] | tuple[int, ...] = (), window: float = 5
+) -> float:
+    """Wait until other processes keep at most `max_cores` busy over `window` seconds, or
+    `max_wait` seconds have passed (on a machine that is never quiet); returns seconds waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < max_wait:
+        with OtherCpu(pids) as others:
+            time.sleep(window)
+        if others.cores <= max_cores:
+            break
+    return round(time.perf_counter() - started, 1)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy since boot (all but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / _TICK
+
+
+def _stat(pid: int) -> list[str]:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()  # after "pid (comm) ": state, ppid, ...
+
+
+def _process_seconds(pid: int) -> float:
+    """User + system time of a process and of its reaped children; 0 once it is gone."""
+    try:
+        fields = _stat(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return sum(int(v) for v in fields[11:15]) / _TICK
+
+
+def _with_descendants(pids: list[int]) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents.setdefault(int(_stat(int(entry.name))[1]), []).append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+    found, todo = [], list(pids)
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(parents.get(pid, []))
+    return found
 
 
 def private_valkey(folder: Path) -> ValkeyServer:
