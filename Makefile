@@ -51,7 +51,7 @@ test: setup ## Run the test suite (starts its own Valkey; real Spark, Feast, MLf
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-bench: up ## Every benchmark at its README size (long: ~60 min; run `make demo` first).
+bench: up ## Every benchmark at its README size (long: ~75 min; run `make demo` first).
 	@$(RUN) $(PY) -m benchmarks.feature_generation --records 1000000 --records 10000000
 	@$(RUN) $(PY) -m benchmarks.materialization --users 1000000
 	@$(RUN) $(PY) -m benchmarks.training_set --labels 1000000

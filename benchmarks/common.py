@@ -9,6 +9,7 @@ import resource
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -45,31 +46,63 @@ class OtherCpu:
 
     Other agents share this machine, and the load average lags a minute and counts the
     benchmark itself; this counts the others only. The benchmark's own CPU is this process
-    and its descendants (children running or reaped: servers, Spark's JVM and workers), plus
-    the processes in `pids` and their descendants (a daemonized Valkey); everything else the
-    machine did in the meantime is interference, reported next to the figure. Processes that
-    leave the tree unreaped (orphans) count as others: the figure errs towards interference.
+    and every process seen in its tree (servers, Spark's JVM and Python workers), plus the
+    processes in `pids` and their descendants (a daemonized Valkey); everything else the
+    machine did in the meantime is interference, reported next to the figure. The tree is
+    read at the start, at the end and, every `poll` seconds, from a thread; a process once
+    seen is followed after it leaves the tree, so a JVM that its parent leaves behind (an
+    orphan: no one in the tree reaps it, its time never reaches getrusage) still counts as
+    ours. CPU of a process after its last reading, or of one that lived and left between two
+    readings, counts as others': the figure errs towards interference. Without `poll`,
+    nothing runs beside the measurement (the serving benchmark, whose tree does not change).
     """
 
-    def __init__(self, pids: list[int] | tuple[int, ...] = ()) -> None:
+    def __init__(self, pids: list[int] | tuple[int, ...] = (), poll: float | None = 1.0) -> None:
         self.pids = list(pids)
+        self.poll = poll
         self.cores = float("nan")
 
     def __enter__(self) -> OtherCpu:
-        self.started, self.busy, self.ours = time.perf_counter(), _busy_seconds(), self._ours()
+        self.started, self.busy, self.own = time.perf_counter(), _busy_seconds(), _own_seconds()
+        self.last: dict[tuple[int, str], float] = {}
+        self.first = self._tree()
+        self.last = dict(self.first)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        if self.poll:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self.poll:
+            self._thread.join()
+        self.last.update(self._tree())
         elapsed = time.perf_counter() - self.started
-        others = (_busy_seconds() - self.busy) - (self._ours() - self.ours)
-        self.cores = round(max(0.0, others / elapsed), 2)
-
-    def _ours(self) -> float:
-        usage = [resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)]
-        tree = _with_descendants([os.getpid(), *self.pids])
-        return sum(u.ru_utime + u.ru_stime for u in usage) + sum(
-            _process_seconds(pid) for pid in tree if pid != os.getpid()
+        ours = (
+            _own_seconds() - self.own + sum(cpu - self.first.get(key, 0.0) for key, cpu in self.last.items())
         )
+        self.cores = round(max(0.0, (_busy_seconds() - self.busy - ours) / elapsed), 2)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll):
+            self.last.update(self._tree())
+
+    def _tree(self) -> dict[tuple[int, str], float]:
+        """(pid, start time) -> CPU seconds so far, for the tree but this process, and for every
+        process seen in it before (followed after it leaves the tree, as an orphan)."""
+        found = {}
+        tree = set(_with_descendants([os.getpid(), *self.pids])) - {os.getpid()}
+        seen = {pid for pid, _ in self.last}
+        for pid in tree | seen:
+            try:
+                fields = _stat(pid)
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            key = (pid, fields[19])
+            if pid in tree or key in self.last:  # not a new process that reuses a seen pid
+                found[key] = (int(fields[11]) + int(fields[12])) / _TICK
+        return found
 
 
 def wait_until_quiet(
@@ -79,7 +112,7 @@ def wait_until_quiet(
     `max_wait` seconds have passed (on a machine that is never quiet); returns seconds waited."""
     started = time.perf_counter()
     while time.perf_counter() - started < max_wait:
-        with OtherCpu(pids) as others:
+        with OtherCpu(pids, poll=None) as others:
             time.sleep(window)
         if others.cores <= max_cores:
             break
@@ -100,13 +133,9 @@ def _stat(pid: int) -> list[str]:
     return text[text.rindex(")") + 2 :].split()  # after "pid (comm) ": state, ppid, ...
 
 
-def _process_seconds(pid: int) -> float:
-    """User + system time of a process and of its reaped children; 0 once it is gone."""
-    try:
-        fields = _stat(pid)
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return sum(int(v) for v in fields[11:15]) / _TICK
+def _own_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _with_descendants(pids: list[int]) -> list[int]:

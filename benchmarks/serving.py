@@ -260,7 +260,7 @@ async def measure(
                     await open_loop(calls[target], users, rate, args.warmup, args.timeout)
                 load = load_average()
                 print(f"  {target} at {rate:g}/s for {args.seconds:g} s (load {load[0]}) ...", flush=True)
-                with OtherCpu(tracked) as others:
+                with OtherCpu(tracked, poll=None) as others:
                     result = await open_loop(calls[target], users, rate, args.seconds, args.timeout)
                 attempts.append(
                     {
