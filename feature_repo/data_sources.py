@@ -16,11 +16,11 @@ from feast.data_format import ParquetFormat
 from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
 
 from income.data.schema import TIMESTAMP
-from income.features.offline_store import current_or_none, table_uri
-from income.platform.settings import offline_store_uri
+from income.features.offline_store import FEATURE_SET_TAG, current_or_none, table_uri
+from income.platform.settings import DEFAULT_OFFLINE_ENGINE, offline_store_uri
 
 OFFLINE_STORE = offline_store_uri()
-OFFLINE_ENGINE = os.environ.get("INCOME_OFFLINE_ENGINE", "file")
+OFFLINE_ENGINE = os.environ.get("INCOME_OFFLINE_ENGINE", DEFAULT_OFFLINE_ENGINE)
 PUBLISHED = current_or_none(OFFLINE_STORE)
 # Before the first publication the sources point at a folder no run writes, so that
 # the definitions still load (`feast feature-views list` on a fresh checkout).
@@ -32,7 +32,7 @@ def _table_source(table: str) -> FileSource | SparkSource:
         name=f"{table}_source",
         timestamp_field=TIMESTAMP,
         description=f"The `{table}` feature table written by the feature pipeline.",
-        tags={"feature_set_version": VERSION},
+        tags={FEATURE_SET_TAG: VERSION},
     )
     path = PUBLISHED.uri(table) if PUBLISHED else table_uri(OFFLINE_STORE, f"unpublished/{table}")
     if OFFLINE_ENGINE == "spark":

@@ -10,7 +10,7 @@ import pandas as pd
 from flytekit import StructuredDataset, current_context, task
 
 from income.features.feature_store import FEATURE_SERVICE, get_store, published_feature_set
-from income.features.offline_store import current_or_none, version_uri
+from income.features.offline_store import current_or_none
 from income.inference.as_of import as_of_label, parse_as_of
 from income.inference.batch_features import features_as_of, spark_feature_schema
 from income.inference.batch_scoring import score_and_write
@@ -175,7 +175,7 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
         mlflow.log_artifact(str(path), artifact_path="drift")
     show("Drift", result.html)
     published = current_or_none(offline_store_uri())
-    upstream = lineage.read_manifest(version_uri(published.root, published.version)) if published else {}
+    upstream = lineage.read_manifest(published.folder) if published else {}
     lineage.record(
         "batch_scoring",
         flyte_execution_id=execution_id(),

@@ -15,7 +15,6 @@ from income.features.feature_store import (
     get_store,
     published_feature_set,
 )
-from income.features.offline_store import version_uri
 from income.inference.contract import service_refs
 from income.platform import lineage, lineage_graph, svg_graph
 from income.platform import report_html as h
@@ -80,7 +79,7 @@ def build_training_set(cfg: TrainingConfig) -> TrainingSet:
     root = offline_store_uri()
     published = published_feature_set(store)  # labels and features from one version, or a clear error
     labels = read_labels(root)
-    upstream = lineage.as_tags(lineage.read_manifest(version_uri(root, published.version)))
+    upstream = lineage.as_tags(lineage.read_manifest(published.folder))
     definitions = definitions_version()
     started = time.perf_counter()
     df = join_training_set(store, labels)

@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from income.features.offline_store import FeatureSet, current
+from income.features.offline_store import FEATURE_SET_TAG, FeatureSet, current
 from income.platform.settings import (
     DEFAULT_OFFLINE_ENGINE,
     OFFLINE_ENGINES,
@@ -30,7 +30,6 @@ from income.platform.settings import (
 
 FEATURE_REPO = PROJECT_ROOT / "feature_repo"
 FEATURE_SERVICE = "income_v1"
-FEATURE_SET_TAG = "feature_set_version"  # on every data source: the offline-store version it reads
 
 
 class RegistryOutOfDateError(RuntimeError):

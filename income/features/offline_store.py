@@ -43,6 +43,7 @@ VERSIONS = "versions"
 CURRENT = "_current.json"
 MANIFEST = "_manifest.json"
 PUBLISHED_MARK = "_published"
+FEATURE_SET_TAG = "feature_set_version"  # on every Feast data source: the version it reads
 _VERSION_FORMAT = "%Y%m%dT%H%M%S%fZ"
 _VERSION_PATTERN = re.compile(r"^(\d{8}T\d{12}Z)-[0-9a-f]{8}$")
 
@@ -66,6 +67,11 @@ class FeatureSet:
     version: str
     created_at: str
     tables: dict[str, TableInfo]
+
+    @property
+    def folder(self) -> str:
+        """Where this version's tables and manifests live."""
+        return version_uri(self.root, self.version)
 
     def uri(self, table: str) -> str:
         if table not in self.tables:
