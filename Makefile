@@ -67,7 +67,7 @@ adult: up ## Features and training on the real UCI Adult CSV, kept apart in .run
 	@$(RUN) export INCOME_RUNTIME=$(ADULT) INCOME_OFFLINE_STORE=$(ADULT)/offline_store VALKEY_DB=1 \
 		FEAST_REGISTRY_PATH=$(ADULT)/feast/registry.db MLFLOW_TRACKING_URI=sqlite:///$(ADULT)/mlflow/mlflow.db \
 		MLFLOW_ARTIFACTS_DESTINATION=$(ADULT)/mlflow/artifacts; \
-	$(VENV)/bin/pyflyte run workflows/feature_pipeline.py feature_pipeline --raw_csv $(ADULT_CSV) && \
+	$(VENV)/bin/pyflyte run workflows/feature_pipeline.py feature_pipeline --batch_file $(ADULT_CSV) && \
 	$(VENV)/bin/pyflyte run workflows/training_pipeline.py training_pipeline && $(PY) -m income.summary
 
 mlflow-ui: setup ## The MLflow UI on the local tracking store (http://127.0.0.1:5000).

@@ -7,12 +7,30 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class FeaturePipelineConfig:
-    users: int = 20_000  # synthetic users when no CSV is given (~3 records each)
+    # The synthetic world a run without a batch file draws its day from (income.data.synthetic).
+    users: int = 20_000  # synthetic users (~3 records each)
     seed: int = 7
     start: str = "2023-07-01"  # synthetic survey period: recent enough that most users are
     end: str = "2026-06-30"  # within the views' 730-day TTL when scoring "as of now"
+    label_share: float = 0.6  # share of records whose income is ever observed
+    label_lag_days: int = 28  # outcomes arrive this long after the record they belong to
+    drift_start: str = ""  # ISO date from which the world drifts (occupation mix, hours); "" none
     invalid_share: float = 0.002  # synthetic rows corrupted on purpose, to exercise the quarantine
     max_invalid_share: float = 0.05  # fail the run when more of the input is invalid
-    keep_versions: int = (
-        3  # published feature sets kept for rebuilds and rollbacks (income.features.offline_store)
-    )
+    keep_versions: int = 3  # published feature sets kept for rebuilds and rollbacks
+    full_rebuild: bool = False  # rebuild every table from the raw history instead of incrementally
+
+    def world(self):
+        """The synthetic world of this configuration."""
+        from income.data.synthetic import Drift, SyntheticWorld
+
+        return SyntheticWorld(
+            users=self.users,
+            seed=self.seed,
+            start=self.start,
+            end=self.end,
+            label_share=self.label_share,
+            label_lag_days=self.label_lag_days,
+            drift=Drift(start=self.drift_start) if self.drift_start else None,
+            invalid_share=self.invalid_share,
+        )

@@ -1,77 +1,155 @@
-"""Raw records in, validated records and a quarantine out."""
+"""Ingest one batch: a file or a synthetic day, validated, appended to the raw history (bronze)."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import asdict
-from typing import NamedTuple
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 
 import pandas as pd
-from flytekit import StructuredDataset, current_context, task
+from flytekit import current_context, task
 from flytekit.types.file import FlyteFile
 
-from income.data.validation import ValidationSummary, validate_records
+from income.data import batches
+from income.data.schema import ENTITY_KEY, LABEL_SOURCE
+from income.data.validation import ValidationResult, ValidationSummary
 from income.platform import report_html as h
 from income.platform.files import write_parquet_atomically
 from income.platform.lineage import content_hash, file_hash
 from income.platform.settings import offline_store_uri
 from tasks.config import FeaturePipelineConfig
 from tasks.decks import show
-from tasks.resources import LARGE, LONG, MEDIUM, RAW_RECORDS_CACHE
+from tasks.resources import LARGE, LONG, MEDIUM
 
 
-class RawRecords(NamedTuple):
-    records: StructuredDataset
+@dataclass(frozen=True)
+class IngestedBatch:
+    """What one run's input became in the raw history."""
+
+    run_time: str  # ISO UTC: the run's moment (the schedule's kickoff time)
     source: str
     sha256: str  # of the input file, or of the generated records
+    batch_ids: list[str] = field(default_factory=list)  # bronze batches of this input
+    new_batch_ids: list[str] = field(default_factory=list)  # those this run wrote (empty: a re-run)
+    validations: list[ValidationSummary] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(v.rows for v in self.validations)
+
+    @property
+    def quarantined_rows(self) -> int:
+        return sum(v.quarantined_rows for v in self.validations)
 
 
-class CheckedRecords(NamedTuple):
-    valid: StructuredDataset
-    quarantine: StructuredDataset
-    summary: ValidationSummary
+def run_time_or_now(run_time: datetime | None) -> datetime:
+    """The run's moment in UTC: the scheduled kickoff time, or now for a run by hand."""
+    if run_time is None:
+        return datetime.now(UTC)
+    return run_time.replace(tzinfo=UTC) if run_time.tzinfo is None else run_time.astimezone(UTC)
 
 
-@task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2, cache=True, cache_version=RAW_RECORDS_CACHE)
-def load_raw_records(raw_csv: FlyteFile | None, cfg: FeaturePipelineConfig) -> RawRecords:
-    """Read an Adult-format CSV, or generate synthetic census records when none is given."""
-    if raw_csv is not None:
-        from income.data.adult import read_adult_csv
+def _validate(root: str, kind: str, frame: pd.DataFrame, source: str, now, cfg) -> ValidationResult:
+    from income.data.validation import validate_labels, validate_records
 
-        path = raw_csv.download()
-        records = read_adult_csv(path)
-        return RawRecords(StructuredDataset(dataframe=records), str(raw_csv.path), file_hash(path))
-    from income.data.synthetic import generate_records
-
-    records = generate_records(
-        cfg.users, seed=cfg.seed, start=cfg.start, end=cfg.end, invalid_share=cfg.invalid_share
+    users = pd.to_numeric(frame[ENTITY_KEY], errors="coerce").dropna().unique()
+    records = batches.read_bronze(root, batches.RECORDS, users=users)
+    if kind == batches.RECORDS:
+        return validate_records(
+            frame, source=source, max_invalid_share=cfg.max_invalid_share, now=now, history=records
+        )
+    # Earlier labels: inline in records, and from labels-only batches.
+    inline = records.loc[records[LABEL_SOURCE].notna(), batches.LABEL_ONLY_COLUMNS]
+    later = batches.read_bronze(root, batches.LABELS, users=users)[batches.LABEL_ONLY_COLUMNS]
+    return validate_labels(
+        frame,
+        source=source,
+        max_invalid_share=cfg.max_invalid_share,
+        now=now,
+        history_labels=pd.concat([inline, later], ignore_index=True),
     )
-    source = f"synthetic(users={cfg.users}, seed={cfg.seed})"
-    return RawRecords(StructuredDataset(dataframe=records), source, content_hash(records))
 
 
-def _slug(source: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", source.rsplit("/", 1)[-1]).strip("_")
+def _ingest(
+    root: str, kind: str, frame: pd.DataFrame, sha256: str, source: str, now: datetime, cfg
+) -> tuple[str, bool, ValidationSummary | None]:
+    """Validate and append one batch; (batch id, newly written, summary or None for a re-run)."""
+    batch_id = batches.batch_id(sha256)
+    if batches.find_batch(root, batch_id) is not None:
+        return batch_id, False, None
+    result = _validate(root, kind, frame, source, pd.Timestamp(now), cfg)
+    day = now.date()
+    write_parquet_atomically(result.quarantine, batches.quarantine_uri(root, day, batch_id))
+    _, written = batches.append_batch(root, kind, result.valid, day, batch_id)
+    return batch_id, written, result.summary
 
 
-@task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=1, enable_deck=True)
-def validate_raw_records(
-    records: StructuredDataset, source: str, cfg: FeaturePipelineConfig
-) -> CheckedRecords:
-    """Validate against the raw-record schema; invalid rows go to the quarantine table with a reason."""
-    result = validate_records(
-        records.open(pd.DataFrame).all(), source=source, max_invalid_share=cfg.max_invalid_share
+def _inputs(
+    batch_file: FlyteFile | None, now: datetime, root: str, cfg
+) -> list[tuple[str, pd.DataFrame, str, str]]:
+    """(kind, raw frame, sha256, source) per batch of this run's input."""
+    if batch_file is not None:
+        path = batch_file.download()
+        kind, frame = batches.read_batch_file(path)
+        return [(kind, frame, file_hash(path), str(batch_file.path))]
+    world = cfg.world()
+    if not batches.list_batches(root, batches.RECORDS):
+        records = world.backfill(pd.Timestamp(now))
+        source = f"synthetic backfill until {now.date()} ({world.describe()})"
+        return [(batches.RECORDS, records, content_hash(records), source)]
+    day = (pd.Timestamp(now).floor("D") - pd.Timedelta(days=1)).date()
+    daily = world.day(day)
+    source = f"synthetic day {day} ({world.describe()})"
+    return [
+        (batches.RECORDS, daily.records, content_hash(daily.records), source),
+        (batches.LABELS, daily.labels, content_hash(daily.labels), f"labels of {source}"),
+    ]
+
+
+def _summary_html(ingested: IngestedBatch) -> str:
+    rows = [
+        (batch_id, "new" if batch_id in ingested.new_batch_ids else "already ingested: nothing written")
+        for batch_id in ingested.batch_ids
+    ]
+    validations = "".join(v.to_html() for v in ingested.validations)
+    return (
+        h.paragraph("Run time ", h.code(ingested.run_time), "; input ", h.code(ingested.source))
+        + h.table(["bronze batch", "outcome"], rows)
+        + validations
     )
+
+
+@task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2, enable_deck=True)
+def ingest_batch(
+    run_time: datetime | None, batch_file: FlyteFile | None, cfg: FeaturePipelineConfig
+) -> IngestedBatch:
+    """Append this run's input to the raw history; the same input twice writes nothing.
+
+    The input is `batch_file` (CSV or parquet: Adult columns plus user_id and
+    event_timestamp, `class` optional; or a labels-only file: user_id, event_timestamp,
+    class), else the synthetic day before `run_time` (the backfill up to it on the first
+    run). Invalid rows, rows from the future and rows that contradict earlier batches go
+    to the quarantine with their reason.
+    """
+    now = run_time_or_now(run_time)
     root = offline_store_uri()
-    quarantine_uri = f"{root.rstrip('/')}/quarantine/{_slug(source)}.parquet"
-    write_parquet_atomically(result.quarantine, quarantine_uri)
-    show(
-        "Validation",
-        result.summary.to_html() + h.paragraph("Quarantine table: ", h.code(quarantine_uri)),
+    ids, new, summaries, sources, hashes = [], [], [], [], []
+    for kind, frame, sha256, source in _inputs(batch_file, now, root, cfg):
+        batch_id, written, summary = _ingest(root, kind, frame, sha256, source, now, cfg)
+        ids.append(batch_id)
+        sources.append(source)
+        hashes.append(sha256)
+        if written:
+            new.append(batch_id)
+        if summary is not None:
+            summaries.append(summary)
+    ingested = IngestedBatch(
+        run_time=now.isoformat(),
+        source=sources[0],
+        sha256=hashes[0],
+        batch_ids=ids,
+        new_batch_ids=new,
+        validations=summaries,
     )
-    current_context().logging.info("validation: %s", asdict(result.summary))
-    return CheckedRecords(
-        valid=StructuredDataset(dataframe=result.valid),
-        quarantine=StructuredDataset(dataframe=result.quarantine),
-        summary=result.summary,
-    )
+    show("Ingestion", _summary_html(ingested))
+    current_context().logging.info("ingestion: %s", asdict(ingested))
+    return ingested

@@ -12,6 +12,7 @@ ENTITY_KEY = "user_id"
 TIMESTAMP = "event_timestamp"
 LABEL_SOURCE = "income"  # raw column: ">50K", "<=50K" or missing (no label observed)
 LABEL = "label"  # label table column: 1 when income > 50K
+ARRIVED_AT = "arrived_at"  # label table column: when the label reached us (its batch's ingest date)
 
 HIGH_INCOME = ">50K"
 LOW_INCOME = "<=50K"
@@ -136,3 +137,6 @@ VIEW_ATTRIBUTES = {name: view.feature_names for name, view in FEATURE_VIEWS.item
 HISTORY_FEATURES = FEATURE_VIEWS[HISTORY_VIEW].feature_names
 FEATURE_TABLES = list(FEATURE_VIEWS)
 LABEL_TABLE = "labels"
+# Every feature and label table is partitioned by the month of event_timestamp (UTC), as
+# yyyymm (202611): a daily batch rewrites the partitions of the months it touches only.
+PARTITION_COLUMN = "event_month"

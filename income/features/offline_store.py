@@ -2,13 +2,17 @@
 
 Layout under the root (a local folder, or any URI pyarrow and Spark both read):
 
-    versions/<version>/<table>/event_year=YYYY/part-*.parquet   one feature run's tables
+    versions/<version>/<table>/event_month=YYYYMM/part-*.parquet   one feature run's tables
     versions/<version>/_manifest.json     written last: the version is complete (sealed)
     versions/<version>/_published         the version was the published one at some point
     _current.json                         the published version and its tables (the commit)
 
 A feature run writes every table into a fresh version folder, seals it, and publishes it
-by replacing `_current.json` in one atomic step. Readers resolve table locations through
+by replacing `_current.json` in one atomic step. An incremental run first clones the
+previous version's tables into its folder (`clone_table`: hard links on a local disk, so
+no data is copied; copies on an object store), then lets Spark replace only the month
+partitions its batch changed (`write_table(..., clone_of=...)`: a dynamic partition
+overwrite); the previous version's files are never touched. Readers resolve table locations through
 `current()`, so they see the whole previous set or the whole new one, never a mix; a run
 that dies at any point leaves `_current.json` (and so every reader) where it was. Nothing
 is renamed or overwritten in place, and re-running on the same input publishes a new
@@ -22,6 +26,7 @@ only once it is older than `abandoned_after` (no run can still be writing it).
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from dataclasses import asdict, dataclass
@@ -30,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from pyarrow import fs as pafs
 
-from income.data.schema import TIMESTAMP
+from income.data.schema import PARTITION_COLUMN, TIMESTAMP
 from income.platform.files import (
     filesystem_and_path,
     read_text,
@@ -38,7 +43,6 @@ from income.platform.files import (
     write_text_atomically,
 )
 
-PARTITION_COLUMN = "event_year"
 VERSIONS = "versions"
 CURRENT = "_current.json"
 MANIFEST = "_manifest.json"
@@ -67,6 +71,10 @@ class FeatureSet:
     version: str
     created_at: str
     tables: dict[str, TableInfo]
+    as_of: str | None = None  # ISO UTC: the tables are true up to this time
+    batches: tuple[str, ...] = ()  # ids of the bronze batches the tables were built from
+    previous: str | None = None  # the version this one was built on (None: a full build)
+    changed_users: str | None = None  # parquet of the user_ids whose rows changed since `previous`
 
     @property
     def folder(self) -> str:
@@ -85,7 +93,7 @@ class FeatureSet:
     def from_json(cls, text: str) -> FeatureSet:
         data = json.loads(text)
         tables = {name: TableInfo(**info) for name, info in data.pop("tables").items()}
-        return cls(tables=tables, **data)
+        return cls(tables=tables, batches=tuple(data.pop("batches", ())), **data)
 
 
 def table_uri(root: str, name: str) -> str:
@@ -127,32 +135,70 @@ def publish_pandas_tables(root: str, tables: dict[str, pd.DataFrame]) -> Feature
     return publish(root, version)
 
 
-def write_table(df, root: str, version: str, name: str) -> TableInfo:
-    """Write the Spark DataFrame `df` as table `name` of `version`, partitioned by event year.
+def clone_table(source_uri: str, target_uri: str) -> None:
+    """Give `target_uri` the files of `source_uri`: hard links on a local disk, copies elsewhere.
 
-    An empty table is still a table: Spark writes no file for an empty partitioned
-    DataFrame, so one empty parquet file with the schema is written instead, and
-    every reader sees the columns.
+    Spark's dynamic partition overwrite later deletes and rewrites only the changed
+    partitions of the target; a hard link removed there leaves the source's file intact.
+    """
+    filesystem, source = filesystem_and_path(source_uri)
+    _, target = filesystem_and_path(target_uri)
+    selector = pafs.FileSelector(source, recursive=True)
+    local = isinstance(filesystem, pafs.LocalFileSystem)
+    for info in filesystem.get_file_info(selector):
+        if info.type != pafs.FileType.File or "/." in info.path or "/_" in info.path:
+            continue  # hidden and bookkeeping files (_SUCCESS, .crc) are not data
+        destination = target + info.path[len(source) :]
+        filesystem.create_dir(destination.rsplit("/", 1)[0], recursive=True)
+        if local:
+            os.link(info.path, destination)
+        else:
+            filesystem.copy_file(info.path, destination)
+
+
+def write_table(df, root: str, version: str, name: str, clone_of: str | None = None) -> TableInfo:
+    """Write the Spark DataFrame `df` as table `name` of `version`, partitioned by event month.
+
+    With `clone_of` (the previous version's table URI) the table starts as a clone of it
+    and `df` holds only the month partitions that changed, each complete: Spark's dynamic
+    partition overwrite replaces exactly those. An empty table is still a table: Spark
+    writes no file for an empty partitioned DataFrame, so one empty parquet file with the
+    schema is written instead, and every reader sees the columns.
     """
     from pyspark.sql import functions as F
 
     uri = table_uri(version_uri(root, version), name)
-    partitioned = df.withColumn(PARTITION_COLUMN, F.year(TIMESTAMP))
-    partitioned.write.mode("errorifexists").partitionBy(PARTITION_COLUMN).parquet(uri)
+    if PARTITION_COLUMN not in df.columns:
+        df = df.withColumn(PARTITION_COLUMN, (F.year(TIMESTAMP) * 100 + F.month(TIMESTAMP)).cast("int"))
     spark = df.sparkSession
-    rows = spark.read.schema(partitioned.schema).parquet(uri).count()
+    if clone_of is not None:
+        clone_table(clone_of, uri)
+        (
+            df.write.mode("overwrite")
+            .option("partitionOverwriteMode", "dynamic")
+            .partitionBy(PARTITION_COLUMN)
+            .parquet(uri)
+        )
+    else:
+        df.write.mode("errorifexists").partitionBy(PARTITION_COLUMN).parquet(uri)
+    rows = spark.read.schema(df.schema).parquet(uri).count()
     if rows == 0:
-        spark.createDataFrame([], partitioned.schema).coalesce(1).write.mode("overwrite").parquet(uri)
+        spark.createDataFrame([], df.schema).coalesce(1).write.mode("overwrite").parquet(uri)
     return TableInfo(name=name, uri=uri, rows=rows)
 
 
-def seal(root: str, version: str, tables: list[TableInfo]) -> FeatureSet:
-    """Mark `version` complete: its manifest names every table. Not yet visible to readers."""
+def seal(root: str, version: str, tables: list[TableInfo], **lineage) -> FeatureSet:
+    """Mark `version` complete: its manifest names every table. Not yet visible to readers.
+
+    `lineage`: the FeatureSet fields saying what it was built from (as_of, batches,
+    previous, changed_users).
+    """
     feature_set = FeatureSet(
         root=root,
         version=version,
         created_at=version_created_at(version).isoformat(),
         tables={t.name: t for t in tables},
+        **lineage,
     )
     manifest = table_uri(version_uri(root, version), MANIFEST)
     write_text_atomically(manifest, feature_set.to_json())

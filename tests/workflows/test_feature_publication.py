@@ -34,7 +34,7 @@ def label_less_run(own_store):
     records = generate_records(150, seed=5, start="2025-01-01", end="2026-06-30", invalid_share=0.0)
     csv = own_store / "people_to_score.csv"
     records.drop(columns=[LABEL_SOURCE]).to_csv(csv, index=False)
-    return feature_pipeline(raw_csv=str(csv), cfg=FeaturePipelineConfig())
+    return feature_pipeline(batch_file=str(csv), cfg=FeaturePipelineConfig())
 
 
 def test_a_csv_without_labels_publishes_features_and_an_empty_label_table(label_less_run, own_store, spark):
