@@ -61,7 +61,7 @@ def _appended(previous: DataFrame, new_rows: DataFrame) -> DataFrame:
     """The previous rows of the months `new_rows` fall in, plus `new_rows`."""
     new_rows = _with_month(new_rows)
     months = new_rows.select(PARTITION_COLUMN).distinct()
-    kept = previous.join(F.broadcast(months), PARTITION_COLUMN, "left_semi")
+    kept = previous.join(F.broadcast(months), PARTITION_COLUMN, "left_semi").select(*previous.columns)
     return kept.unionByName(new_rows.select(*kept.columns))
 
 
@@ -101,12 +101,16 @@ def update_feature_tables(
     )
     restated = _with_month(restated)
     months = restated.select(PARTITION_COLUMN).distinct()
-    old_history = previous["history"].join(F.broadcast(months), PARTITION_COLUMN, "left_semi")
+    old_history = (
+        previous["history"]
+        .join(F.broadcast(months), PARTITION_COLUMN, "left_semi")
+        .select(*previous["history"].columns)
+    )
     # Rows of touched users from their first changed moment on are all recomputed.
     unchanged = (
         old_history.join(F.broadcast(since), ENTITY_KEY, "left")
         .where(F.col("since").isNull() | (F.col(TIMESTAMP) < F.col("since")))
-        .drop("since")
+        .select(*old_history.columns)
     )
     partitions = {name: _appended(previous[name], rows) for name, rows in census_tables(new_records).items()}
     partitions["history"] = unchanged.unionByName(restated.select(*unchanged.columns))

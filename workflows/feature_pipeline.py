@@ -1,4 +1,4 @@
-"""Feature pipeline: one batch -> raw history -> Spark features (incremental) -> offline store -> Feast -> Valkey.
+"""Feature pipeline: a batch -> raw history -> Spark features -> offline store -> Feast -> Valkey.
 
 pyflyte run workflows/feature_pipeline.py feature_pipeline
 pyflyte run workflows/feature_pipeline.py feature_pipeline --run_time 2026-07-02T02:00:00Z
@@ -23,7 +23,7 @@ def feature_pipeline(
     batch_file: FlyteFile | None = None,
     cfg: FeaturePipelineConfig = FeaturePipelineConfig(),
 ) -> PublishedFeatures:
-    """Ingest one batch (`batch_file`, else the synthetic day before `run_time`) and publish features true as of it."""
+    """Ingest one batch (`batch_file`, else the synthetic day before `run_time`); publish features as of it."""
     ingested = ingest_batch(run_time=run_time, batch_file=batch_file, cfg=cfg)
     tables = build_features(ingested=ingested, cfg=cfg)
     return publish_features(tables=tables, ingested=ingested, cfg=cfg)

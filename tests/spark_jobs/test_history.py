@@ -124,3 +124,31 @@ def test_rolling_mean_hours_and_changes_drop_out_of_the_window(spark):
         ),
         expected,
     )
+
+
+def test_as_of_restates_the_window_when_records_leave_it(spark):
+    records = make_records(
+        spark,
+        {"event_timestamp": at(0), "occupation": "Sales", "hours_per_week": 40, "capital_gain": 100},
+        {"event_timestamp": at(100), "occupation": "Tech-support", "hours_per_week": 20},
+        # Another user: the expiry of day 0 falls exactly on a record, so no extra row.
+        {"user_id": 2, "event_timestamp": at(0)},
+        {"user_id": 2, "event_timestamp": at(365)},
+    )
+
+    expected = table(
+        spark,
+        f"{KEYS}, capital_net long, records_365d long, job_changes_365d long,"
+        " marital_changes_365d long, hours_per_week_mean_365d double",
+        [
+            (1, at(0), 100, 1, 0, 0, 40.0),
+            (1, at(100), 0, 2, 1, 0, 30.0),
+            (1, at(365), 0, 1, 1, 0, 20.0),  # day 0 left the window
+            # day 100 left too: an empty window, the latest record's capital_net stays
+            (1, at(465), 0, 0, 0, 0, None),
+            (2, at(0), 0, 1, 0, 0, 40.0),
+            (2, at(365), 0, 1, 0, 0, 40.0),
+            # user 2's day-365 record leaves at day 730, after as_of: not stated yet
+        ],
+    )
+    assertDataFrameEqual(history_features(records, as_of=at(600)), expected)
