@@ -119,11 +119,35 @@ def test_an_empty_spark_table_keeps_its_columns(spark, tmp_path):
     assert {ENTITY_KEY, TIMESTAMP, "age"} <= set(back.columns)
 
 
-def test_a_spark_table_is_partitioned_by_event_year(spark, tmp_path):
+def test_a_spark_table_is_partitioned_by_event_month(spark, tmp_path):
     root = str(tmp_path)
     info = write_table(spark.createDataFrame(frame([1, 2, 3])), root, new_version(), "demographic")
 
     assert info.rows == 3
-    assert [p.name for p in sorted((tmp_path / "versions").glob("*/demographic/event_year=*"))] == [
-        "event_year=2025"
+    assert [p.name for p in sorted((tmp_path / "versions").glob("*/demographic/event_month=*"))] == [
+        "event_month=202506"
     ]
+
+
+def test_a_clone_rewrites_only_the_partitions_given_and_leaves_the_previous_version_alone(spark, tmp_path):
+    from pyspark.sql import functions as F
+
+    root = str(tmp_path)
+    january = spark.createDataFrame(frame([1, 2]))
+    february = january.withColumn(TIMESTAMP, F.col(TIMESTAMP) + F.expr("INTERVAL 40 DAYS"))
+    first = write_table(january.unionByName(february), root, new_version(), "demographic")
+    changed = february.withColumn("age", F.lit(99))
+
+    second = write_table(changed, root, new_version(), "demographic", clone_of=first.uri)
+
+    assert second.rows == 4
+    before = spark.read.parquet(first.uri).orderBy(TIMESTAMP, ENTITY_KEY).collect()
+    after = spark.read.parquet(second.uri).orderBy(TIMESTAMP, ENTITY_KEY).collect()
+    assert [r.age for r in before] == [r.age for r in before[:2]] * 2  # untouched
+    assert [r.age for r in after[:2]] == [r.age for r in before[:2]] and [r.age for r in after[2:]] == [
+        99,
+        99,
+    ]
+    # June's files are shared (hard links), not copied.
+    old = next((tmp_path / "versions").glob("*/demographic/event_month=202506/*.parquet"))
+    assert old.stat().st_nlink == 2
