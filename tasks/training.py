@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 
 import mlflow
 import pandas as pd
@@ -72,13 +73,16 @@ def load_splits(training_set: TrainingSet) -> Splits:
 
 
 @task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2)
-def build_training_set(cfg: TrainingConfig) -> TrainingSet:
-    """Labels + Feast point-in-time join (feature service income_v1) -> saved training set + parent run."""
+def build_training_set(cfg: TrainingConfig, as_of: datetime | None = None) -> TrainingSet:
+    """Labels + Feast point-in-time join (feature service income_v1) -> saved training set + parent run.
+
+    `as_of` (the weekly schedule's kickoff time): only the labels that had arrived by then.
+    """
     store = get_store()
     refs = service_refs(store, FEATURE_SERVICE)
     root = offline_store_uri()
     published = published_feature_set(store)  # labels and features from one version, or a clear error
-    labels = read_labels(root)
+    labels = read_labels(root, known_by=pd.Timestamp(as_of) if as_of is not None else None)
     upstream = lineage.as_tags(lineage.read_manifest(published.folder))
     definitions = definitions_version()
     started = time.perf_counter()
@@ -102,7 +106,13 @@ def build_training_set(cfg: TrainingConfig) -> TrainingSet:
             }
         )
         mlflow.log_params(
-            {"training_set_rows": saved["rows"], "valid_share": cfg.valid_share, "test_share": cfg.test_share}
+            {
+                "training_set_rows": saved["rows"],
+                "valid_share": cfg.valid_share,
+                "test_share": cfg.test_share,
+                "labels_known_by": as_of.isoformat() if as_of is not None else "all",
+                "feature_set_version": published.version,
+            }
             | {f"search_{k}": v for k, v in asdict(cfg.search).items()}
         )
         mlflow.log_metric("training_set_seconds", join_seconds)

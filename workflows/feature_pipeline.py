@@ -23,7 +23,7 @@ def feature_pipeline(
     batch_file: FlyteFile | None = None,
     cfg: FeaturePipelineConfig = FeaturePipelineConfig(),
 ) -> PublishedFeatures:
-    """Ingest one batch (`batch_file`, else the synthetic day before `run_time`); publish features as of it."""
+    """Ingest one batch (`batch_file`, else the synthetic day before `run_time`); publish features."""
     ingested = ingest_batch(run_time=run_time, batch_file=batch_file, cfg=cfg)
     tables = build_features(ingested=ingested, cfg=cfg)
     return publish_features(tables=tables, ingested=ingested, cfg=cfg)

@@ -1,7 +1,11 @@
 """Launch plans with schedules for a Flyte cluster (registered with the workflows).
 
-Times are UTC. Features land daily; batch scoring follows them two hours later; the
-training pipeline retrains weekly and promotes only a better model.
+Times are UTC. Each scheduled run receives its kickoff time as an input, so what it does
+is defined by the schedule, not by when it happens to start: the daily feature run at
+day D ingests the batch of day D-1 (the synthetic day, or the file for that date in the
+landing folder) and publishes features true as of its kickoff; the same date twice is a
+no-op. Batch scoring follows two hours later, as of its own kickoff time; training runs
+weekly on the labels that had arrived by its kickoff and promotes only a better model.
 """
 
 from __future__ import annotations
@@ -17,10 +21,14 @@ TRAINING_WEEKLY = "0 3 * * 0"
 SCORING_DAILY = "0 4 * * *"
 
 feature_pipeline_daily = LaunchPlan.get_or_create(
-    feature_pipeline, name="feature_pipeline_daily", schedule=CronSchedule(schedule=FEATURES_DAILY)
+    feature_pipeline,
+    name="feature_pipeline_daily",
+    schedule=CronSchedule(schedule=FEATURES_DAILY, kickoff_time_input_arg="run_time"),
 )
 training_pipeline_weekly = LaunchPlan.get_or_create(
-    training_pipeline, name="training_pipeline_weekly", schedule=CronSchedule(schedule=TRAINING_WEEKLY)
+    training_pipeline,
+    name="training_pipeline_weekly",
+    schedule=CronSchedule(schedule=TRAINING_WEEKLY, kickoff_time_input_arg="as_of"),
 )
 batch_scoring_daily = LaunchPlan.get_or_create(
     batch_scoring, name="batch_scoring_daily", schedule=CronSchedule(schedule=SCORING_DAILY)

@@ -4,19 +4,34 @@ from __future__ import annotations
 
 import pandas as pd
 
-from income.data.schema import ENTITY_KEY, LABEL, LABEL_TABLE, TIMESTAMP
+from income.data.schema import ARRIVED_AT, ENTITY_KEY, LABEL, LABEL_TABLE, TIMESTAMP
 from income.features.offline_store import current
 from income.features.point_in_time import in_time_order
 
 LABEL_COLUMNS = [ENTITY_KEY, TIMESTAMP, LABEL]
 
 
-def read_labels(offline_root: str) -> pd.DataFrame:
-    """The label table of the published feature set under `offline_root`, sorted by time and user."""
+def read_labels(offline_root: str, known_by: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The label table of the published feature set under `offline_root`, sorted by time and user.
+
+    `known_by`: only the labels that had arrived by then (arrived_at <= known_by) for
+    records of that time or earlier, as a training run scheduled then would have seen them.
+    """
+    import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
     dataset = ds.dataset(current(offline_root).uri(LABEL_TABLE), format="parquet", partitioning="hive")
-    labels = dataset.to_table(columns=LABEL_COLUMNS).to_pandas()
+    matured = None
+    if known_by is not None and ARRIVED_AT in dataset.schema.names:
+        when = (
+            pd.Timestamp(known_by).tz_convert("UTC")
+            if pd.Timestamp(known_by).tzinfo
+            else pd.Timestamp(known_by, tz="UTC")
+        )
+        matured = (pc.field(ARRIVED_AT) <= when.to_pydatetime()) & (
+            pc.field(TIMESTAMP) <= when.to_pydatetime()
+        )
+    labels = dataset.to_table(columns=LABEL_COLUMNS, filter=matured).to_pandas()
     return canonical_labels(labels)
 
 

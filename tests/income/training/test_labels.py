@@ -48,3 +48,20 @@ def test_duplicate_label_rows_are_refused():
 def test_labels_without_a_label_column_are_refused():
     with pytest.raises(ValueError, match=r"lack the columns \['label'\]"):
         canonical_labels(labels_frame().drop(columns=[LABEL]))
+
+
+def test_known_by_keeps_only_the_labels_that_had_arrived(tmp_path):
+    labels = pd.DataFrame(
+        {
+            ENTITY_KEY: pd.Series([1, 2, 3], dtype="int64"),
+            TIMESTAMP: pd.to_datetime(["2024-01-01", "2024-01-01", "2024-02-01"], utc=True),
+            LABEL: pd.Series([1, 0, 1], dtype="int64"),
+            "arrived_at": pd.to_datetime(["2024-01-05", "2024-03-01", "2024-02-02"], utc=True),
+        }
+    )
+    root = str(tmp_path)
+    publish_pandas_tables(root, {LABEL_TABLE: labels})
+
+    assert read_labels(root, known_by=pd.Timestamp("2024-02-15", tz="UTC"))[ENTITY_KEY].tolist() == [1, 3]
+    assert read_labels(root, known_by=pd.Timestamp("2024-01-31"))[ENTITY_KEY].tolist() == [1]
+    assert len(read_labels(root)) == 3
