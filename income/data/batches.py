@@ -41,12 +41,12 @@ from income.data.schema import (
     RAW_COLUMNS,
     TIMESTAMP,
 )
+from income.data.validation import LABEL_ONLY_COLUMNS
 from income.platform.files import filesystem_and_path, write_parquet_atomically
 
 RECORDS = "records"
 LABELS = "labels"
 KINDS = (RECORDS, LABELS)
-LABEL_ONLY_COLUMNS = [ENTITY_KEY, TIMESTAMP, LABEL_SOURCE]
 DATA_FILE = "part-0.parquet"
 BATCH_ID_LENGTH = 16
 
