@@ -13,8 +13,9 @@ import pytest
 from income.data import batches
 from income.data.batches import LABELS, RECORDS
 from income.data.schema import RAW_COLUMNS
-from income.data.synthetic import generate_records
-from income.data.validation import LABEL_ONLY_COLUMNS, validate_records
+from income.data.synthetic import SyntheticWorld, generate_records
+from income.data.validation import LABEL_ONLY_COLUMNS, validate_labels, validate_records
+from income.platform.lineage import content_hash
 
 DAY1, DAY2 = dt.date(2024, 3, 1), dt.date(2024, 3, 2)
 A, B, C = "a" * 16, "b" * 16, "c" * 16
@@ -164,3 +165,47 @@ def test_remove_users_leaves_no_trace_and_keeps_everyone_else(root, records):
     pd.testing.assert_frame_equal(kept[RAW_COLUMNS], expected)
     assert batches.find_batch(root, A).rows == len(expected)
     assert batches.remove_users(root, forgotten) == 0
+
+
+def ingest_day(root: str, world: SyntheticWorld, day: dt.date) -> list[tuple[batches.Batch, bool]]:
+    """What a daily run does with a synthetic day: validate against history, then append."""
+    now = pd.Timestamp(day + dt.timedelta(days=1), tz="UTC")
+    batch = world.day(day)
+    written = []
+    for kind, frame in ((RECORDS, batch.records), (LABELS, batch.labels)):
+        identity = batches.batch_id(content_hash(frame))
+        users = frame["user_id"].unique()
+        if kind == RECORDS:
+            history = batches.read_bronze(root, RECORDS, users)
+            result = validate_records(frame, identity, now=now, history=history)
+        else:
+            result = validate_labels(
+                frame, identity, now=now, history_labels=batches.read_labels(root, users)
+            )
+        written.append(batches.append_batch(root, kind, result.valid, day, identity, result.quarantine))
+    return written
+
+
+def test_a_world_ingested_day_by_day_holds_each_record_and_label_once(root):
+    world = SyntheticWorld(300, seed=1, start="2024-01-01", end="2024-03-01", label_lag_days=5)
+    until = pd.Timestamp("2024-02-01T00:00:00Z")
+    backfill = world.backfill(until)
+    result = validate_records(backfill, "backfill", now=until)
+    batches.append_batch(
+        root, RECORDS, result.valid, dt.date(2024, 1, 31), batches.batch_id(content_hash(backfill))
+    )
+    days = [dt.date(2024, 2, 1) + dt.timedelta(days=i) for i in range(5)]
+
+    first = [ingest_day(root, world, day) for day in days]
+    again = ingest_day(root, world, days[2])
+
+    assert all(written for day in first for _, written in day)
+    assert [written for _, written in again] == [False, False]
+    records = batches.read_bronze(root, RECORDS)
+    expected = world.records()
+    expected = expected[expected["event_timestamp"] < pd.Timestamp("2024-02-06T00:00:00Z")]
+    assert len(records) == len(expected) and not records.duplicated(["user_id", "event_timestamp"]).any()
+    known = batches.read_labels(root)
+    ripe = expected[expected["event_timestamp"] < pd.Timestamp("2024-02-01T00:00:00Z")]
+    assert len(known) == ripe["income"].notna().sum()
+    assert not known.duplicated(["user_id", "event_timestamp"]).any()
