@@ -8,12 +8,28 @@ logistic model of that record's own attributes, so it is learnable and depends o
 record in time a feature join picks. Everything is vectorised numpy: there is a loop
 over a user's record positions (at most 6), never over rows.
 
+Drift (`Drift`, optional): from its start on (records with event_timestamp >= start) the
+world changes in three ways at once. A share of users (`occupation_share`, drawn per user)
+move to a job of a shifted mix (Tech-support, Exec-managerial, Prof-specialty) and keep it
+in every later record; every record's hours rise by `hours_shift` (clipped to the validation
+bounds); and the label model changes (concept drift): occupation effects are multiplied by
+`occupation_coef_scale` and the per-hour coefficient becomes `hours_coef`, so a model
+trained before the start ranks people worse after it. The drift draws use their own random
+stream: without drift, and before the start, every value is the same as without it.
+
+`SyntheticWorld` turns the generator into a world that unfolds day by day: `backfill(until)`
+is everything before a day, `day(D)` is the records of day D (no labels) and the labels of
+the records of day D - lag (a labels-only batch). See the class for the exact boundaries.
+
 CLI: `python -m income.data.synthetic --users N --seed S --out records.parquet`.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +41,15 @@ from income.data.domains import (
     EDUCATION,
     MARITAL_STATUS,
     NATIVE_COUNTRY,
+    NUMERIC_BOUNDS,
     OCCUPATION,
     RACE,
     RELATIONSHIP,
     SEX,
     WORKCLASS,
 )
-from income.data.schema import HIGH_INCOME, LOW_INCOME, RAW_COLUMNS
+from income.data.schema import ENTITY_KEY, HIGH_INCOME, LABEL_SOURCE, LOW_INCOME, RAW_COLUMNS, TIMESTAMP
+from income.data.validation import LABEL_ONLY_COLUMNS
 
 MAX_RECORDS_PER_USER = 6
 NEVER_MARRIED = MARITAL_STATUS.index("Never-married")
@@ -90,6 +108,26 @@ OCCUPATION_COEF = dict(
         strict=True,
     )
 )
+
+
+# Where drifted users' jobs go, in `OCCUPATION` order: Tech-support, Exec-managerial, Prof-specialty.
+DRIFTED_OCCUPATION_WEIGHTS = [4, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0]
+DRIFT_STREAM = 1  # the drift's random stream: numpy seed sequence [seed, DRIFT_STREAM]
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A change of the world from `start` (ISO date, UTC midnight) on; see the module docstring."""
+
+    start: str
+    occupation_share: float = 0.35
+    hours_shift: int = 8
+    occupation_coef_scale: float = -1.0
+    hours_coef: float = -0.04
+
+    @property
+    def start_time(self) -> pd.Timestamp:
+        return pd.Timestamp(self.start, tz="UTC")
 
 
 def _probabilities(weights: list[int] | list[float]) -> np.ndarray:
@@ -193,18 +231,51 @@ def _capital(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarra
     return gain.astype("int64"), loss.astype("int64")
 
 
-def _income_probability(frame: dict[str, np.ndarray], occupation: np.ndarray) -> np.ndarray:
-    """P(income > 50K) of each record from its own attributes."""
+def _drift(
+    drift: Drift,
+    seed: int,
+    user_of: np.ndarray,
+    micros: np.ndarray,
+    occupation: np.ndarray,
+    hours: np.ndarray,
+) -> np.ndarray:
+    """Apply the drift's jobs and hours in place; returns which records are drifted."""
+    rng = np.random.default_rng([seed, DRIFT_STREAM])
+    n_users = int(user_of.max()) + 1 if len(user_of) else 0
+    moves = rng.random(n_users) < drift.occupation_share
+    new_job = _draw(rng, DRIFTED_OCCUPATION_WEIGHTS, n_users)
+    drifted = micros >= drift.start_time.value // 1000
+    # Only people with a job change jobs; the missing occupation of the jobless stays missing.
+    moving = drifted & moves[user_of] & (occupation >= 0)
+    occupation[moving] = new_job[user_of[moving]]
+    low, high = NUMERIC_BOUNDS["hours_per_week"]
+    hours[drifted] = (hours[drifted] + drift.hours_shift).clip(low, high)
+    return drifted
+
+
+def _income_probability(
+    frame: dict[str, np.ndarray],
+    occupation: np.ndarray,
+    drifted: np.ndarray | None = None,
+    drift: Drift | None = None,
+) -> np.ndarray:
+    """P(income > 50K) of each record from its own attributes (and the drifted model, when drifted)."""
     age = frame["age"]
     occupation_effect = np.append(np.asarray(list(OCCUPATION_COEF.values())), -0.8)[
         np.where(occupation >= 0, occupation, len(OCCUPATION))
     ]
+    hours_coef = np.full(len(age), HOURS_COEF)
+    if drift is not None and drifted is not None:
+        occupation_effect = np.where(
+            drifted, occupation_effect * drift.occupation_coef_scale, occupation_effect
+        )
+        hours_coef[drifted] = drift.hours_coef
     logit = (
         INTERCEPT
         + EDUCATION_COEF * (frame["education_num"] - 10)
         + MARRIED_COEF * frame["married"]
         + AGE_COEF * (1 - ((age - 50) / 22) ** 2).clip(-2, 1)
-        + HOURS_COEF * (frame["hours_per_week"] - 40)
+        + hours_coef * (frame["hours_per_week"] - 40)
         + MALE_COEF * frame["male"]
         + HIGH_GAIN_COEF * (frame["capital_gain"] >= 7000)
         + CAPITAL_LOSS_COEF * (frame["capital_loss"] > 1800)
@@ -220,6 +291,7 @@ def generate_records(
     end: str = "2025-12-31",
     label_share: float = 0.6,
     invalid_share: float = 0.0,
+    drift: Drift | None = None,
 ) -> pd.DataFrame:
     """Raw census records of `n_users` users (user_id 1..n_users); same arguments, same frame."""
     rng = np.random.default_rng(seed)
@@ -268,6 +340,7 @@ def generate_records(
         marital[rows] = np.where(marital_change[rows], moved, marital[before])
     relationship = _relationship(marital, male_r, age, relationship_draw[user_of])
     capital_gain, capital_loss = _capital(rng, n)
+    drifted = _drift(drift, seed, user_of, micros, occupation, hours) if drift is not None else None
 
     education_num = education.astype("int64") + 1
     frame = {
@@ -279,7 +352,7 @@ def generate_records(
         "capital_gain": capital_gain,
         "capital_loss": capital_loss,
     }
-    high = rng.random(n) < _income_probability(frame, occupation)
+    high = rng.random(n) < _income_probability(frame, occupation, drifted, drift)
     labelled = rng.random(n) < label_share
     income_codes = np.where(labelled, high, -1)
 
@@ -331,6 +404,96 @@ def _corrupt(
     ]
     for k, (column, value) in enumerate(faults):
         columns[column][rows[kind == k]] = value
+
+
+def floor_day(moment: pd.Timestamp) -> pd.Timestamp:
+    """UTC midnight at or before a moment (a naive moment is taken as UTC)."""
+    moment = pd.Timestamp(moment)
+    return (moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")).floor("D")
+
+
+@dataclass(frozen=True)
+class DayBatch:
+    """What one synthetic day delivers: its records (no labels) and a labels-only batch."""
+
+    records: pd.DataFrame  # RAW_COLUMNS, income None
+    labels: pd.DataFrame  # LABEL_ONLY_COLUMNS
+
+
+@dataclass(frozen=True)
+class SyntheticWorld:
+    """A deterministic synthetic world (`generate_records` with these arguments), seen day by day.
+
+    Time boundaries (UTC, microseconds; a record at exactly midnight belongs to the day it opens):
+
+    - `backfill(until)`: every record with event_timestamp < floor_day(until); its income is
+      kept when event_timestamp < floor_day(until) - lag, else None (its label comes later).
+    - `day(D)`: records with event_timestamp in [D, D + 1 day), income None; labels: the
+      labelled records with event_timestamp in [D - lag, D - lag + 1 day).
+
+    So backfill(until) plus day(D) for every D from until's day on hold each record once and
+    each label once. The same world and day always give equal frames (same content hash).
+    With `invalid_share`, corrupted rows (validation's faults) appear in the backfill and the
+    days alike; keys are unique except the rows corrupted into duplicates on purpose.
+
+    Density: a user answers 3 times on average, uniformly over [start, end), so a day holds
+    about 3 * users / span_days records: users=20_000 over one year plus 90 days (455 days)
+    gives about 132 records a day (~0.27% of a one-year backfill of ~48,000), 60% of which
+    later bring a label.
+    """
+
+    users: int
+    seed: int = 7
+    start: str = "2022-01-01"
+    end: str = "2025-12-31"
+    label_share: float = 0.6
+    label_lag_days: int = 28
+    drift: Drift | None = None
+    invalid_share: float = 0.0
+
+    @property
+    def lag(self) -> pd.Timedelta:
+        return pd.Timedelta(days=self.label_lag_days)
+
+    def records(self) -> pd.DataFrame:
+        """Every record of the world, labelled or not, in time order (cached: do not modify)."""
+        return _world_records(self)
+
+    def backfill(self, until: pd.Timestamp) -> pd.DataFrame:
+        """Every record before until's day; labels only of records older than the lag."""
+        cutoff = floor_day(until)
+        records = self.records()
+        before = records[records[TIMESTAMP] < cutoff].reset_index(drop=True)
+        unripe = before[TIMESTAMP] >= cutoff - self.lag
+        before[LABEL_SOURCE] = before[LABEL_SOURCE].where(~unripe, None)
+        return before
+
+    def day(self, day: dt.date) -> DayBatch:
+        """The records of `day` without labels, and the labels of the records of `day` - lag."""
+        opens = pd.Timestamp(day, tz="UTC")
+        records = self.records()
+        times = records[TIMESTAMP]
+        of_day = records[(times >= opens) & (times < opens + pd.Timedelta(days=1))]
+        labelled_then = (times >= opens - self.lag) & (times < opens - self.lag + pd.Timedelta(days=1))
+        labels = records.loc[labelled_then & records[LABEL_SOURCE].notna(), LABEL_ONLY_COLUMNS]
+        return DayBatch(
+            records=of_day.assign(**{LABEL_SOURCE: None}).reset_index(drop=True),
+            labels=labels.reset_index(drop=True),
+        )
+
+
+@functools.lru_cache(maxsize=2)
+def _world_records(world: SyntheticWorld) -> pd.DataFrame:
+    records = generate_records(
+        world.users,
+        seed=world.seed,
+        start=world.start,
+        end=world.end,
+        label_share=world.label_share,
+        invalid_share=world.invalid_share,
+        drift=world.drift,
+    )
+    return records.sort_values([TIMESTAMP, ENTITY_KEY], kind="stable").reset_index(drop=True)
 
 
 def write_parquet(records: pd.DataFrame, path: str | Path) -> None:

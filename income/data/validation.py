@@ -8,7 +8,32 @@ frame-wide check rejects repeated (user_id, event_timestamp) keys after the firs
 
 Per-row failures are quarantined; only problems with the input as a whole are fatal
 (`InvalidInputError`): a required column missing, a column of the wrong kind, or more
-rows rejected than `max_invalid_share` allows.
+rows rejected than `max_invalid_share` allows (every quarantined row counts, conflicts and
+future timestamps included; already ingested rows do not).
+
+Validation against time and history (keyword arguments of both validators):
+
+- `now`: a row with event_timestamp > now is quarantined, "event_timestamp in the future".
+- `history` (records) / `history_labels` (labels): what the bronze layer already holds for
+  these users. Only rows that passed every other rule are compared, by (user_id,
+  event_timestamp) against the first earlier copy of the key (the first value wins):
+
+  records: attributes (RAW_COLUMNS but income) equal, null-safe, and income equal or missing
+  in the new row -> already ingested: dropped, counted in `already_ingested`, not quarantined
+  (its data is stored). Attributes different, or both incomes present and different ->
+  quarantined, "conflicts with an earlier batch (the first value wins)". Attributes equal
+  but the earlier copy had no income and the new row has one -> quarantined, "label for an
+  already ingested record: send it in a labels-only batch": a record batch never changes a
+  stored record, and labels that arrive later travel as labels (`validate_labels`), whose
+  history also holds labels delivered that way.
+
+  labels: same income -> already ingested; different -> quarantined, "conflicts with an
+  earlier label (the first value wins)". A label whose record is not (yet) in the bronze
+  layer is valid: the label table joins labels to records when it is built.
+
+`validate_labels` checks a labels-only batch (user_id, event_timestamp, income; `class` is
+a synonym of income, Adult's trailing "." removed). `is_labels_only` tells one from a
+record batch by its columns.
 """
 
 from __future__ import annotations
@@ -22,6 +47,7 @@ from pandera.errors import SchemaErrors
 
 from income.data.domains import CATEGORICAL_DOMAINS, NUMERIC_BOUNDS
 from income.data.schema import (
+    ADULT_ATTRIBUTES,
     CATEGORICAL_ATTRIBUTES,
     ENTITY_KEY,
     HIGH_INCOME,
@@ -34,9 +60,14 @@ from income.data.schema import (
 )
 
 KEY_COLUMNS = [ENTITY_KEY, TIMESTAMP]
+LABEL_ONLY_COLUMNS = [ENTITY_KEY, TIMESTAMP, LABEL_SOURCE]
+CLASS_COLUMN = "class"  # Adult's name of the income column
 INTEGER_COLUMNS = [ENTITY_KEY, *NUMERIC_ATTRIBUTES]
-TEXT_COLUMNS = [*CATEGORICAL_ATTRIBUTES, LABEL_SOURCE]
 DUPLICATE_REASON = "duplicate (user_id, event_timestamp)"
+FUTURE_REASON = "event_timestamp in the future"
+CONFLICT_REASON = "conflicts with an earlier batch (the first value wins)"
+LATE_LABEL_REASON = "label for an already ingested record: send it in a labels-only batch"
+LABEL_CONFLICT_REASON = "conflicts with an earlier label (the first value wins)"
 QUARANTINE_EXTRA_COLUMNS = ["row_number", "reason", "source"]
 
 
@@ -121,6 +152,15 @@ RAW_RECORDS_SCHEMA = pa.DataFrameSchema(
     checks=[pa.Check(_first_of_each_key, error=DUPLICATE_REASON)],
     coerce=False,
 )
+LABELS_SCHEMA = pa.DataFrameSchema(
+    {
+        ENTITY_KEY: RAW_RECORDS_SCHEMA.columns[ENTITY_KEY],
+        TIMESTAMP: RAW_RECORDS_SCHEMA.columns[TIMESTAMP],
+        LABEL_SOURCE: _text_column(LABEL_SOURCE, [HIGH_INCOME, LOW_INCOME], nullable=False),
+    },
+    checks=[pa.Check(_first_of_each_key, error=DUPLICATE_REASON)],
+    coerce=False,
+)
 
 
 @dataclass(frozen=True)
@@ -133,6 +173,8 @@ class ValidationSummary:
     quarantined_rows: int
     max_invalid_share: float
     reasons: dict[str, int]
+    # Rows already in the bronze layer with the same values: dropped, neither valid nor quarantined.
+    already_ingested: int = 0
 
     @property
     def invalid_share(self) -> float:
@@ -148,6 +190,7 @@ class ValidationSummary:
             ("rows", f"{self.rows:,}"),
             ("valid rows", f"{self.valid_rows:,}"),
             ("quarantined rows", f"{self.quarantined_rows:,} ({self.invalid_share:.2%})"),
+            ("already ingested rows", f"{self.already_ingested:,}"),
             ("max invalid share", f"{self.max_invalid_share:.2%}"),
         ]
         reasons = [(reason, f"{count:,}") for reason, count in self.reasons.items()]
@@ -167,8 +210,8 @@ class ValidationResult:
     summary: ValidationSummary
 
 
-def _require_columns(raw: pd.DataFrame, source: str) -> None:
-    missing = [column for column in RAW_COLUMNS if column not in raw.columns]
+def _require_columns(raw: pd.DataFrame, source: str, columns: list[str]) -> None:
+    missing = [column for column in columns if column not in raw.columns]
     if missing:
         raise InvalidInputError(f"{source}: required columns missing: {', '.join(missing)}")
 
@@ -178,6 +221,8 @@ def _require_parseable_columns(raw: pd.DataFrame, source: str) -> None:
     expected = {column: (parse_integers, "integers") for column in INTEGER_COLUMNS}
     expected[TIMESTAMP] = (parse_timestamps, "timestamps")
     for column, (parse, kind) in expected.items():
+        if column not in raw.columns:
+            continue
         present = raw[column].notna()
         unparsed = present & parse(raw[column]).isna()
         if unparsed.sum() * 2 > present.sum():
@@ -192,15 +237,18 @@ def _as_text(values: pd.Series) -> pd.Series:
     return values.astype(str).where(values.notna(), None).astype(object)
 
 
-def _failures(records: pd.DataFrame, source: str) -> pd.DataFrame:
+def _no_failures() -> pd.DataFrame:
+    return pd.DataFrame({"row_number": pd.Series([], dtype="int64"), "short": [], "detail": []})
+
+
+def _failures(records: pd.DataFrame, source: str, schema: pa.DataFrameSchema) -> pd.DataFrame:
     """One row per (row_number, rule) that failed: columns row_number, short, detail."""
     try:
-        RAW_RECORDS_SCHEMA.validate(records, lazy=True)
+        schema.validate(records, lazy=True)
     except SchemaErrors as errors:
         cases = errors.failure_cases
     else:
-        no_rows = pd.Series([], dtype="int64")
-        return pd.DataFrame({"row_number": no_rows, "short": [], "detail": []})
+        return _no_failures()
     whole_column = cases["index"].isna()
     if whole_column.any():
         first = cases[whole_column].iloc[0]
@@ -234,43 +282,122 @@ def _failures(records: pd.DataFrame, source: str) -> pd.DataFrame:
     wide = wide.rename(columns={"index": "row_number"}).assign(detail=DUPLICATE_REASON)
     failures = pd.concat([failures, wide.astype({"row_number": "int64"})], ignore_index=True)
     # Reasons in column order, so a row's reason reads the same way on every run.
-    failures["order"] = failures["column"].map({c: i for i, c in enumerate(RAW_COLUMNS)})
+    failures["order"] = failures["column"].map({c: i for i, c in enumerate(records.columns)})
     failures = failures.sort_values(["row_number", "order", "short"], kind="stable")
     return failures[["row_number", "short", "detail"]].drop_duplicates()
 
 
+def _future_failures(records: pd.DataFrame, now: pd.Timestamp | None) -> pd.DataFrame:
+    """A failure for each row whose timestamp parses and lies after `now` (naive: UTC)."""
+    if now is None:
+        return _no_failures()
+    now = pd.Timestamp(now)
+    now = now.tz_localize("UTC") if now.tzinfo is None else now
+    late = np.flatnonzero((parse_timestamps(records[TIMESTAMP]) > now).to_numpy())
+    return pd.DataFrame({"row_number": late.astype("int64"), "short": FUTURE_REASON, "detail": FUTURE_REASON})
+
+
 def _typed(rows: pd.DataFrame) -> pd.DataFrame:
-    """The raw-record contract types, for rows that passed every rule."""
+    """The contract types (raw records or labels), for rows that passed every rule."""
     typed = {}
-    for column in INTEGER_COLUMNS:
+    for column in rows.columns:
         values = rows[column]
-        # Integers given as integers keep every bit; anything else went through float64.
-        if not pd.api.types.is_integer_dtype(values.dtype):
-            values = parse_integers(values)
-        typed[column] = values.astype("int64")
-    typed[TIMESTAMP] = parse_timestamps(rows[TIMESTAMP])
-    for column in TEXT_COLUMNS:
-        typed[column] = parse_text(rows[column])
-    return pd.DataFrame(typed, index=rows.index)[RAW_COLUMNS]
+        if column == TIMESTAMP:
+            typed[column] = parse_timestamps(values)
+        elif column in INTEGER_COLUMNS:
+            # Integers given as integers keep every bit; anything else went through float64.
+            if not pd.api.types.is_integer_dtype(values.dtype):
+                values = parse_integers(values)
+            typed[column] = values.astype("int64")
+        else:
+            typed[column] = parse_text(values)
+    return pd.DataFrame(typed, index=rows.index)
 
 
-def validate_records(raw: pd.DataFrame, source: str, max_invalid_share: float = 0.05) -> ValidationResult:
-    """Split raw records into typed valid rows and quarantined rows with their reasons."""
-    _require_columns(raw, source)
-    records = raw[RAW_COLUMNS].reset_index(drop=True)
+def _earlier_copies(history: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The first earlier copy of each key, typed like validation's output."""
+    first = history[columns].drop_duplicates(KEY_COLUMNS, keep="first")
+    return _typed(first.reset_index(drop=True))
+
+
+def _same(new: pd.Series, old: pd.Series) -> np.ndarray:
+    """Null-safe equality: equal values, or both missing."""
+    new, old = parse_text(new), parse_text(old)
+    both_missing = new.isna().to_numpy() & old.isna().to_numpy()
+    return (new.to_numpy(dtype=object) == old.to_numpy(dtype=object)) | both_missing
+
+
+def _matched(valid: pd.DataFrame, history: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """`valid` (index kept) with each key's earlier copy beside it, columns suffixed `_earlier`."""
+    earlier = _earlier_copies(history, columns).assign(_found=True)
+    matched = valid.reset_index().merge(earlier, on=KEY_COLUMNS, how="left", suffixes=("", "_earlier"))
+    matched["_found"] = matched["_found"].notna()
+    return matched.set_index("index")
+
+
+def _record_outcomes(valid: pd.DataFrame, history: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """(already ingested, reason or None) of each valid record, against the earlier records."""
+    reasons = np.full(len(valid), None, dtype=object)
+    if history is None or valid.empty:
+        return np.zeros(len(valid), dtype=bool), reasons
+    matched = _matched(valid, history, RAW_COLUMNS)
+    found = matched["_found"].to_numpy()
+    attributes_same = np.ones(len(valid), dtype=bool)
+    for column in ADULT_ATTRIBUTES:
+        attributes_same &= _same(matched[column], matched[f"{column}_earlier"])
+    new_income, old_income = matched[LABEL_SOURCE], matched[f"{LABEL_SOURCE}_earlier"]
+    income_known = new_income.notna().to_numpy()
+    late_label = found & attributes_same & income_known & old_income.isna().to_numpy()
+    already = found & attributes_same & (~income_known | _same(new_income, old_income))
+    reasons[late_label] = LATE_LABEL_REASON
+    reasons[found & ~already & ~late_label] = CONFLICT_REASON
+    return already, reasons
+
+
+def _label_outcomes(valid: pd.DataFrame, history: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """(already ingested, reason or None) of each valid label, against the earlier labels."""
+    reasons = np.full(len(valid), None, dtype=object)
+    if history is None or valid.empty:
+        return np.zeros(len(valid), dtype=bool), reasons
+    matched = _matched(valid, history, LABEL_ONLY_COLUMNS)
+    found = matched["_found"].to_numpy()
+    already = found & _same(matched[LABEL_SOURCE], matched[f"{LABEL_SOURCE}_earlier"])
+    reasons[found & ~already] = LABEL_CONFLICT_REASON
+    return already, reasons
+
+
+def _validate(
+    records: pd.DataFrame, source: str, max_invalid_share: float, schema, now, outcomes
+) -> ValidationResult:
+    """The shared pass: schema rules, the future, then history via `outcomes(valid rows)`."""
     _require_parseable_columns(records, source)
-    failures = _failures(records, source)
-    reasons = failures.groupby("row_number", sort=True)["detail"].agg("; ".join)
+    failures = pd.concat([_failures(records, source, schema), _future_failures(records, now)])
     is_rejected = np.zeros(len(records), dtype=bool)
-    is_rejected[reasons.index.to_numpy()] = True
+    is_rejected[failures["row_number"].to_numpy(dtype="int64")] = True
+    typed = _typed(records[~is_rejected])
+    already, history_reasons = outcomes(typed)
+    in_conflict = pd.notna(history_reasons)
+    conflicting = typed.index.to_numpy()[in_conflict]
+    history_failures = pd.DataFrame(
+        {
+            "row_number": conflicting,
+            "short": history_reasons[in_conflict],
+            "detail": history_reasons[in_conflict],
+        }
+    )
+    failures = pd.concat([failures, history_failures], ignore_index=True)
+    failures = failures.sort_values("row_number", kind="stable")
+    is_rejected[conflicting] = True
+    reasons = failures.groupby("row_number", sort=True)["detail"].agg("; ".join)
     counts = failures.drop_duplicates(["row_number", "short"])["short"].value_counts()
     summary = ValidationSummary(
         source=source,
         rows=len(records),
-        valid_rows=int((~is_rejected).sum()),
+        valid_rows=int((~is_rejected).sum() - already.sum()),
         quarantined_rows=int(is_rejected.sum()),
         max_invalid_share=max_invalid_share,
         reasons={str(reason): int(count) for reason, count in counts.items()},
+        already_ingested=int(already.sum()),
     )
     if summary.invalid_share > max_invalid_share:
         top = "; ".join(f"{reason} ({count:,})" for reason, count in list(counts.items())[:5])
@@ -278,11 +405,82 @@ def validate_records(raw: pd.DataFrame, source: str, max_invalid_share: float = 
             f"{source}: {summary.invalid_share:.2%} of {summary.rows:,} rows are invalid, more "
             f"than the allowed {max_invalid_share:.2%}; top reasons: {top}"
         )
-    kept = records[~is_rejected]
-    valid = _typed(kept).reset_index(drop=True)
+    valid = typed[~already & ~in_conflict].reset_index(drop=True)
     rejected = records[is_rejected]
-    quarantine = pd.DataFrame({column: _as_text(rejected[column]) for column in RAW_COLUMNS})
+    quarantine = pd.DataFrame({column: _as_text(rejected[column]) for column in records.columns})
     quarantine["row_number"] = rejected.index.to_numpy(dtype="int64")
     quarantine["reason"] = reasons.to_numpy(dtype=object)
     quarantine["source"] = source
     return ValidationResult(valid=valid, quarantine=quarantine.reset_index(drop=True), summary=summary)
+
+
+def validate_records(
+    raw: pd.DataFrame,
+    source: str,
+    max_invalid_share: float = 0.05,
+    *,
+    now: pd.Timestamp | None = None,
+    history: pd.DataFrame | None = None,
+) -> ValidationResult:
+    """Split raw records into typed valid rows and quarantined rows with their reasons.
+
+    `now` quarantines later timestamps; `history` (earlier bronze records of these users,
+    RAW_COLUMNS) drops rows already ingested and quarantines conflicting ones (module docstring).
+    """
+    _require_columns(raw, source, RAW_COLUMNS)
+    records = raw[RAW_COLUMNS].reset_index(drop=True)
+    return _validate(
+        records,
+        source,
+        max_invalid_share,
+        RAW_RECORDS_SCHEMA,
+        now,
+        lambda valid: _record_outcomes(valid, history),
+    )
+
+
+def labels_with_income_column(raw: pd.DataFrame) -> pd.DataFrame:
+    """`raw` with `class` (when there is no income column) as income, Adult's trailing "." removed."""
+    if LABEL_SOURCE in raw.columns or CLASS_COLUMN not in raw.columns:
+        return raw
+    income = parse_text(raw[CLASS_COLUMN]).map(
+        lambda value: value.removesuffix(".") if isinstance(value, str) else value
+    )
+    return raw.drop(columns=[CLASS_COLUMN]).assign(**{LABEL_SOURCE: income.astype(object)})
+
+
+def validate_labels(
+    raw: pd.DataFrame,
+    source: str,
+    max_invalid_share: float = 0.05,
+    *,
+    now: pd.Timestamp | None = None,
+    history_labels: pd.DataFrame | None = None,
+) -> ValidationResult:
+    """Split a labels-only batch into typed labels (LABEL_ONLY_COLUMNS) and quarantined rows.
+
+    Every label needs a user, a time and an income (">50K" or "<=50K"); `class` stands for
+    income. `now` and `history_labels` (earlier labels of these users, inline or labels-only)
+    work as in `validate_records` (module docstring).
+    """
+    raw = labels_with_income_column(raw)
+    _require_columns(raw, source, LABEL_ONLY_COLUMNS)
+    labels = raw[LABEL_ONLY_COLUMNS].reset_index(drop=True)
+    return _validate(
+        labels,
+        source,
+        max_invalid_share,
+        LABELS_SCHEMA,
+        now,
+        lambda valid: _label_outcomes(valid, history_labels),
+    )
+
+
+def is_labels_only(columns) -> bool:
+    """Whether an input with these columns is a labels-only batch rather than records.
+
+    True when it has user_id, event_timestamp and income (or `class`) and no Adult attribute.
+    """
+    names = set(columns)
+    has_label = LABEL_SOURCE in names or CLASS_COLUMN in names
+    return {ENTITY_KEY, TIMESTAMP} <= names and has_label and not names & set(ADULT_ATTRIBUTES)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from income.data.adult import read_adult_csv
+from income.data.adult import read_adult_csv, read_batch_file
 from income.data.schema import RAW_COLUMNS
-from income.data.validation import InvalidInputError, validate_records
+from income.data.validation import InvalidInputError, validate_labels, validate_records
 
 HEADER = (
     "age, workclass, fnlwgt, education, Education-Num, marital-status, occupation, "
@@ -149,3 +149,54 @@ def test_real_adult_training_file_reads_and_validates(adult_csv):
     assert (result.valid["income"] == ">50K").sum() == 7_841
     assert result.valid["workclass"].isna().sum() == 1_836
     assert result.valid["event_timestamp"].is_monotonic_increasing
+
+
+BATCH_HEADER = f"user_id, event_timestamp, {HEADER}"
+STAMPED = [f"{i + 10}, 2024-05-0{i + 1}T08:00:00Z, {row}" for i, row in enumerate(ROWS[:3])]
+
+
+def test_a_batch_csv_reads_as_records_with_its_ids_and_times(tmp_path):
+    records = read_batch_file(str(write(tmp_path, [BATCH_HEADER, *STAMPED], "batch.csv")))
+
+    assert list(records.columns) == RAW_COLUMNS
+    assert records["user_id"].tolist() == ["10", "11", "12"]
+    assert records["event_timestamp"].tolist()[0] == pd.Timestamp("2024-05-01T08:00:00Z")
+    assert records["income"].tolist() == ["<=50K", ">50K", "<=50K"]
+    assert validate_records(records, "batch.csv").quarantine.empty
+
+
+def test_a_batch_parquet_reads_like_the_csv(tmp_path):
+    from_csv = read_batch_file(str(write(tmp_path, [BATCH_HEADER, *STAMPED], "batch.csv")))
+    path = tmp_path / "batch.parquet"
+    raw = pd.read_csv(tmp_path / "batch.csv", dtype=str, keep_default_na=False)
+    raw.to_parquet(path)
+
+    pd.testing.assert_frame_equal(read_batch_file(str(path)), from_csv)
+
+
+def test_a_labels_only_csv_reads_as_labels_with_class_as_income(tmp_path):
+    lines = ["user_id,event_timestamp,class", "10,2024-05-01T08:00:00Z,>50K.", "11,2024-05-02,<=50K"]
+
+    labels = read_batch_file(str(write(tmp_path, lines, "labels.csv")))
+
+    assert list(labels.columns) == ["user_id", "event_timestamp", "income"]
+    assert labels["income"].tolist() == [">50K", "<=50K"]
+    assert validate_labels(labels, "labels.csv").valid["user_id"].tolist() == [10, 11]
+
+
+def test_a_batch_without_ids_or_times_is_refused(tmp_path):
+    path = write(tmp_path, [HEADER, *ROWS], "batch.csv")
+
+    with pytest.raises(InvalidInputError, match=r"needs user_id and event_timestamp; missing: user_id"):
+        read_batch_file(str(path))
+
+
+def test_unreadable_batch_files_are_named(tmp_path):
+    missing = tmp_path / "none.csv"
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"not parquet at all")
+
+    with pytest.raises(InvalidInputError, match=rf"^{missing}: file not found$"):
+        read_batch_file(str(missing))
+    with pytest.raises(InvalidInputError, match=rf"^{broken}: not a readable parquet file"):
+        read_batch_file(str(broken))
