@@ -10,10 +10,10 @@ from flytekit import current_context, task
 from flytekit.types.file import FlyteFile
 
 from income.data import batches
-from income.data.schema import ENTITY_KEY, LABEL_SOURCE
-from income.data.validation import ValidationResult, ValidationSummary
+from income.data.adult import read_batch_file
+from income.data.schema import ENTITY_KEY
+from income.data.validation import ValidationResult, ValidationSummary, is_labels_only
 from income.platform import report_html as h
-from income.platform.files import write_parquet_atomically
 from income.platform.lineage import content_hash, file_hash
 from income.platform.settings import offline_store_uri
 from tasks.config import FeaturePipelineConfig
@@ -52,20 +52,18 @@ def _validate(root: str, kind: str, frame: pd.DataFrame, source: str, now, cfg) 
     from income.data.validation import validate_labels, validate_records
 
     users = pd.to_numeric(frame[ENTITY_KEY], errors="coerce").dropna().unique()
-    records = batches.read_bronze(root, batches.RECORDS, users=users)
     if kind == batches.RECORDS:
+        history = batches.read_bronze(root, batches.RECORDS, users=users)
         return validate_records(
-            frame, source=source, max_invalid_share=cfg.max_invalid_share, now=now, history=records
+            frame, source=source, max_invalid_share=cfg.max_invalid_share, now=now, history=history
         )
     # Earlier labels: inline in records, and from labels-only batches.
-    inline = records.loc[records[LABEL_SOURCE].notna(), batches.LABEL_ONLY_COLUMNS]
-    later = batches.read_bronze(root, batches.LABELS, users=users)[batches.LABEL_ONLY_COLUMNS]
     return validate_labels(
         frame,
         source=source,
         max_invalid_share=cfg.max_invalid_share,
         now=now,
-        history_labels=pd.concat([inline, later], ignore_index=True),
+        history_labels=batches.read_labels(root, users=users),
     )
 
 
@@ -77,9 +75,9 @@ def _ingest(
     if batches.find_batch(root, batch_id) is not None:
         return batch_id, False, None
     result = _validate(root, kind, frame, source, pd.Timestamp(now), cfg)
-    day = now.date()
-    write_parquet_atomically(result.quarantine, batches.quarantine_uri(root, day, batch_id))
-    _, written = batches.append_batch(root, kind, result.valid, day, batch_id)
+    _, written = batches.append_batch(
+        root, kind, result.valid, now.date(), batch_id, quarantine=result.quarantine
+    )
     return batch_id, written, result.summary
 
 
@@ -89,16 +87,18 @@ def _inputs(
     """(kind, raw frame, sha256, source) per batch of this run's input."""
     if batch_file is not None:
         path = batch_file.download()
-        kind, frame = batches.read_batch_file(path)
+        frame = read_batch_file(path)
+        kind = batches.LABELS if is_labels_only(frame.columns) else batches.RECORDS
         return [(kind, frame, file_hash(path), str(batch_file.path))]
     world = cfg.world()
+    described = f"users={world.users}, seed={world.seed}"
     if not batches.list_batches(root, batches.RECORDS):
         records = world.backfill(pd.Timestamp(now))
-        source = f"synthetic backfill until {now.date()} ({world.describe()})"
+        source = f"synthetic backfill until {now.date()} ({described})"
         return [(batches.RECORDS, records, content_hash(records), source)]
     day = (pd.Timestamp(now).floor("D") - pd.Timedelta(days=1)).date()
     daily = world.day(day)
-    source = f"synthetic day {day} ({world.describe()})"
+    source = f"synthetic day {day} ({described})"
     return [
         (batches.RECORDS, daily.records, content_hash(daily.records), source),
         (batches.LABELS, daily.labels, content_hash(daily.labels), f"labels of {source}"),

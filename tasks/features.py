@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flytekit import current_context, task
-from income.data.batches import LABEL_ONLY_COLUMNS
 from pyspark.sql import functions as F
 
 from income.data import batches
 from income.data.schema import ARRIVED_AT, ENTITY_KEY, LABEL_TABLE, PARTITION_COLUMN, RAW_COLUMNS, TIMESTAMP
+from income.data.validation import LABEL_ONLY_COLUMNS
 from income.features.feature_store import FEATURE_SERVICE, apply_definitions, get_store
 from income.features.materialize import materialize, materialized_state
 from income.features.offline_store import (

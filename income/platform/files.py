@@ -45,3 +45,44 @@ def write_parquet_atomically(df: pd.DataFrame, uri: str) -> None:
     _write_atomically(
         uri, lambda out: pq.write_table(table, out, coerce_timestamps="us", allow_truncated_timestamps=True)
     )
+
+
+def parquet_files(uri: str) -> list[str]:
+    """Every parquet file under `uri` (a folder or one file), hidden and staging files excluded."""
+    filesystem, path = filesystem_and_path(uri)
+    info = filesystem.get_file_info(path)
+    if info.type == pafs.FileType.File:
+        return [uri]
+    if info.type == pafs.FileType.NotFound:
+        return []
+    found = filesystem.get_file_info(pafs.FileSelector(path, recursive=True))
+    prefix = uri[: len(uri) - len(path)] if uri.endswith(path) else ""
+    return sorted(
+        prefix + f.path
+        for f in found
+        if f.type == pafs.FileType.File and f.path.endswith(".parquet") and "/." not in f.path
+    )
+
+
+def remove_rows(uri: str, column: str, values) -> int:
+    """Rewrite every parquet file under `uri` whose `column` holds any of `values`, without those rows.
+
+    Each file is replaced atomically and keeps its Arrow schema; files without a match, or
+    without the column, are not touched. Returns the number of rows removed.
+    """
+    import pyarrow.compute as pc
+
+    removed = 0
+    value_set = pa.array(list(values))
+    for file_uri in parquet_files(uri):
+        filesystem, path = filesystem_and_path(file_uri)
+        table = pq.read_table(path, filesystem=filesystem, partitioning=None)
+        if column not in table.column_names:
+            continue
+        hit = pc.fill_null(pc.is_in(table[column], value_set=value_set.cast(table[column].type)), False)
+        hits = pc.sum(hit).as_py() or 0
+        if hits:
+            kept = table.filter(pc.invert(hit))
+            _write_atomically(file_uri, lambda out, kept=kept: pq.write_table(kept, out))
+            removed += hits
+    return removed
