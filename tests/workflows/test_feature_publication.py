@@ -71,10 +71,10 @@ def test_a_run_that_fails_between_two_tables_leaves_the_published_set_as_it_was(
     snapshot = {name: pd.read_parquet(before.uri(name)) for name in before.tables}
     write_table = tasks.features.write_table
 
-    def dies_at_history(df, root, version, name):
+    def dies_at_history(df, root, version, name, **kwargs):
         if name == "history":  # after demographic, relationship and occupation were written
             raise RuntimeError("killed between two table writes")
-        return write_table(df, root, version, name)
+        return write_table(df, root, version, name, **kwargs)
 
     monkeypatch.setattr(tasks.features, "write_table", dies_at_history)
     with pytest.raises(Exception, match="killed between two table writes"):
