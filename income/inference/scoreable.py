@@ -73,7 +73,7 @@ class ScoreableSplit:
 
 
 def split_scoreable(features: pd.DataFrame, views: Mapping[str, Sequence[str]]) -> ScoreableSplit:
-    """The scoreable rows of point-in-time output (index reset) and the count of the others per missing view."""
+    """The scoreable rows of point-in-time output (index reset), and the others counted per missing view."""
     presence = offline_presence(features, views)
     keep = scoreable(presence)
     return ScoreableSplit(
