@@ -84,7 +84,9 @@ class _Projection:
 class _Store:
     def get_feature_service(self, name: str):
         assert name == "income_v1"
-        return type("Service", (), {"feature_view_projections": [_Projection(v, f) for v, f in VIEWS.items()]})
+        return type(
+            "Service", (), {"feature_view_projections": [_Projection(v, f) for v, f in VIEWS.items()]}
+        )
 
 
 def test_service_views_come_from_the_registry_in_its_order():
