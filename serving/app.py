@@ -6,8 +6,17 @@
 The online store (serving.online_features) and the model (serving.served_model) are
 opened once, at startup; the model is then watched for alias moves in the background.
 A request's features are scored by serving.predictions; a response names the version
-that scored it. Errors are answers: unknown users 404, malformed bodies 422, Valkey
-down or no model 503, never a 500 for bad input. Settings: serving.settings.
+that scored it. Errors are answers: users that are not scoreable 404, malformed bodies
+422, Valkey down or no model 503, never a 500 for bad input. Settings: serving.settings.
+
+Who is scored (income.inference.scoreable; batch scoring applies the same rule): a user
+is scored only when EVERY view of the feature service (as the Feast registry lists them)
+has a row for the user within its TTL. Online, that is a row of every view in Valkey:
+materialization writes only the views' rows within their TTL and keys expire with them, so
+a view that Feast's response leaves without an event timestamp means no row within the
+TTL. A request with any such user answers 404 naming every one of them, never a
+prediction on imputed values; batch scoring writes no prediction for those users either
+and counts them (`unscored_users`).
 """
 
 from __future__ import annotations
@@ -67,7 +76,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @app.exception_handler(UnknownUsers)
     async def unknown_users(request: Request, exc: UnknownUsers) -> JSONResponse:
         shown = ", ".join(map(str, exc.user_ids[:20])) + (" ..." if len(exc.user_ids) > 20 else "")
-        detail = f"no online features for user(s) {shown} (not materialized, or unknown)"
+        detail = (
+            f"user(s) {shown} not scoreable: some view of the feature service has no online row "
+            "for them within its TTL (expired, not materialized, or unknown)"
+        )
         return JSONResponse(status_code=404, content={"detail": detail, "user_ids": exc.user_ids})
 
     @app.exception_handler(ServiceUnavailable)
@@ -95,7 +107,14 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         "/predict",
         response_model=PredictResponse,
         responses={
-            404: {"model": ErrorResponse, "description": "A user has no features online."},
+            404: {
+                "model": ErrorResponse,
+                "description": (
+                    "A user is not scoreable: some view of the feature service has no online row for "
+                    "them within its TTL (expired, not materialized, or unknown); `user_ids` names them. "
+                    "Batch scoring leaves the same users unscored."
+                ),
+            },
             422: {"description": "Malformed or mistyped body."},
             503: {"model": ErrorResponse, "description": "Valkey unreachable or no model loaded."},
         },

@@ -1,8 +1,8 @@
 """`python -m serving.demo`: start the service, ask it for one real prediction, stop it.
 
-The user is one whose latest features are online (from the last batch-scoring partition when
-there is one, so the online answer can be set beside the batch one). The answer is printed
-and saved to .runtime/reports/demo-prediction.json for the demo summary.
+The user is one that is scoreable online, every view of the service holding a row for them
+(from the last batch-scoring partition, so the online answer can be set beside the batch one).
+The answer is printed and saved to .runtime/reports/demo-prediction.json for the demo summary.
 """
 
 from __future__ import annotations
@@ -22,16 +22,18 @@ from income.platform.valkey_server import free_port
 def _a_user_with_fresh_features() -> int:
     from income.features.feature_store import FEATURE_SERVICE, get_store
     from income.inference.predictions import read_predictions
+    from income.inference.scoreable import scoreable, service_views
 
     store = get_store()
+    first_features = [features[0] for features in service_views(store, FEATURE_SERVICE).values()]
     candidates = read_predictions(str(runtime_dir() / "predictions"))["user_id"].drop_duplicates()
     for user in candidates.sample(min(len(candidates), 200), random_state=0):
         online = store.get_online_features(
             features=store.get_feature_service(FEATURE_SERVICE), entity_rows=[{"user_id": int(user)}]
-        ).to_dict()
-        if online["age"][0] is not None:
+        ).to_dict(include_event_timestamps=True)
+        if scoreable({f: [online[f"{f}__ts"][0] > 0] for f in first_features})[0]:
             return int(user)
-    raise RuntimeError("no scored user has features online: run the feature pipeline first")
+    raise RuntimeError("no scored user is scoreable online: run the feature pipeline first")
 
 
 def main() -> None:

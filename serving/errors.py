@@ -8,7 +8,8 @@ class ServiceUnavailable(Exception):
 
 
 class UnknownUsers(Exception):
-    """Users without online features (not materialized, or unknown): 404 naming them."""
+    """Users not scoreable online: some view of the service has no row for them (expired, not
+    materialized, or unknown user): 404 naming them."""
 
     def __init__(self, user_ids: list[int]) -> None:
         self.user_ids = user_ids

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi.concurrency import run_in_threadpool
 
 from income.data.schema import HIGH_INCOME, LOW_INCOME
+from income.inference.scoreable import scoreable
 from serving.errors import ServiceUnavailable, UnknownUsers
 from serving.online_features import OnlineFeatures
 from serving.schemas import Prediction
@@ -14,13 +15,18 @@ INLINE_ROWS = 64  # larger batches are scored on a worker thread, off the event 
 
 
 async def predict(user_ids: list[int], features: OnlineFeatures, served: ServedModel) -> list[Prediction]:
-    """One prediction per user, in their order; UnknownUsers when a user has no row in any view."""
+    """One prediction per user, in their order; UnknownUsers naming every user that is not scoreable.
+
+    Scoreable (income.inference.scoreable, the rule batch scoring applies): every view of the
+    feature service has a row for the user online, i.e. an event timestamp in Feast's response.
+    """
     model = served.loaded  # one version for the whole request, whatever reloads meanwhile
     if model is None:
         raise ServiceUnavailable(f"no model loaded: {served.error or 'still starting'}")
     rows = await features.read(user_ids)
     stamps = rows.timestamps
-    unknown = [u for i, u in enumerate(user_ids) if all(s[i] is None for s in stamps.values())]
+    present = {view: [s is not None for s in view_stamps] for view, view_stamps in stamps.items()}
+    unknown = [u for u, ok in zip(user_ids, scoreable(present), strict=True) if not ok]
     if unknown:
         raise UnknownUsers(unknown)
     if len(user_ids) <= INLINE_ROWS:

@@ -41,7 +41,8 @@ class Prediction(BaseModel):
     model_name: str
     model_version: str
     feature_timestamps: dict[str, datetime | None] = Field(
-        description="Per feature view, the event time of the values used; null: the view has none."
+        description="Per feature view, the event time of the values used (every view has one: a user "
+        "missing a view is refused with 404)."
     )
 
 
@@ -74,7 +75,9 @@ class PredictResponse(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str
-    user_ids: list[int] | None = Field(None, description="For 404: the users without online features.")
+    user_ids: list[int] | None = Field(
+        None, description="For 404: the users not scoreable (some view has no online row within its TTL)."
+    )
 
 
 class ModelStatus(BaseModel):

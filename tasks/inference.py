@@ -19,6 +19,7 @@ from income.inference.drift import DriftSummary, drift_report
 from income.inference.model_version import resolve_model
 from income.inference.population import population_from_file, population_from_offline_store
 from income.inference.predictions import read_predictions
+from income.inference.scoreable import service_views, split_scoreable
 from income.platform import lineage
 from income.platform import report_html as h
 from income.platform.settings import offline_store_uri, runtime_dir
@@ -56,22 +57,31 @@ class ScoringSummary:
     population: str
     model_loads: int  # model loads across Python workers (once per worker)
     batches: int  # Arrow batches scored
-    users_without_features: int  # every view older than its TTL (or none yet) as of as_of
+    # Not scored (no prediction row): some view of the service has no row within its TTL as of
+    # as_of (income.inference.scoreable); per view, how many of them lack it, and why in words.
+    unscored_users: int
+    unscored_by_view: dict[str, int]
+    unscored_reason: str
     training_set_uri: str
 
 
 class ScoredBatch(NamedTuple):
     summary: ScoringSummary
-    features: StructuredDataset  # the batch's point-in-time features, for the drift report
+    features: StructuredDataset  # the scored users' point-in-time features, for the drift report
 
 
 def _summary_html(s: ScoringSummary) -> str:
-    return h.key_values((k, h.code(v)) for k, v in asdict(s).items())
+    rule = (
+        "A user is scored only when every view of the feature service has a row within its TTL "
+        f"as of {s.as_of}; the others get no prediction: {s.unscored_reason}."
+    )
+    return h.paragraph(rule) + h.key_values((k, h.code(v)) for k, v in asdict(s).items())
 
 
 @spark_task
 def score_batch(cfg: ScoringConfig) -> ScoredBatch:
-    """Check the model's feature contract, join features as of T, score on Spark, swap in the partition."""
+    """Check the model's feature contract, join features as of T, keep the scoreable users
+    (income.inference.scoreable), score them on Spark, swap in the partition."""
     spark = current_context().spark_session
     configure()
     model = resolve_model(cfg.model_uri)
@@ -85,7 +95,9 @@ def score_batch(cfg: ScoringConfig) -> ScoredBatch:
         root = offline_store_uri()
         published_feature_set(store)  # the population and the features from one version
         users, population = population_from_offline_store(spark, root).toPandas(), f"every user of {root}"
-    features = features_as_of(store, users, as_of, engine=cfg.engine or None, spark=spark)
+    joined = features_as_of(store, users, as_of, engine=cfg.engine or None, spark=spark)
+    split = split_scoreable(joined, service_views(store, FEATURE_SERVICE))
+    features = split.scored
     frame = spark.createDataFrame(features, spark_feature_schema(store, FEATURE_SERVICE))
 
     predictions_root = cfg.predictions_uri or str(runtime_dir() / "predictions")
@@ -104,7 +116,9 @@ def score_batch(cfg: ScoringConfig) -> ScoredBatch:
         population=population,
         model_loads=written.model_loads,
         batches=written.batches,
-        users_without_features=int(features[FEATURES].isna().all(axis=1).sum()),
+        unscored_users=split.unscored_users,
+        unscored_by_view=split.missing_by_view,
+        unscored_reason=split.reason(),
         training_set_uri=model.tags.get("training_set_uri", ""),
     )
     current_context().logging.info("batch scoring: %s", asdict(summary))
@@ -126,12 +140,8 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
     reference = pd.read_parquet(scoring.training_set_uri)
     model = mlflow.pyfunc.load_model(f"models:/{scoring.model_name}/{scoring.model_version}")
     reference_predictions = model.predict(reference[FEATURES])
-    # Users with no feature row inside the TTL are scored on imputed values only; comparing
-    # them with the training set would measure staleness, not drift, so they are left out.
-    batch = features.open(pd.DataFrame).all()
-    batch = batch[batch[FEATURES].notna().any(axis=1)]
+    batch = features.open(pd.DataFrame).all()  # the scored users only
     predictions = read_predictions(scoring.predictions_root, as_of)
-    predictions = predictions[predictions["user_id"].isin(batch["user_id"])]
     result = drift_report(
         reference,
         batch,
@@ -143,8 +153,8 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
         context={
             "model": f"{scoring.model_name} v{scoring.model_version}",
             "reference": f"{scoring.training_set_uri} ({len(reference):,} rows)",
-            "batch": f"{scoring.path} ({len(batch):,} users with features, {scoring.population})",
-            "left out": f"{scoring.users_without_features:,} users without features inside the TTL",
+            "batch": f"{scoring.path} ({len(batch):,} scored users, {scoring.population})",
+            "not scored": scoring.unscored_reason,
         },
     )
     reports = runtime_dir() / "reports"
@@ -166,6 +176,7 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
         mlflow.log_metrics(
             {
                 "rows": scoring.rows,
+                "unscored_users": scoring.unscored_users,
                 "positive_share": scoring.positive_share,
                 "prediction_psi": result.prediction.psi,
                 **{f"psi.{d.feature}": d.psi for d in result.features},

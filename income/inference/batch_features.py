@@ -9,7 +9,8 @@ from income.features.feature_store import FEATURE_SERVICE
 from income.features.point_in_time import ASOF, point_in_time_features
 
 # Feast's file store drops the entity rows whose every view is older than its TTL, where
-# scoring needs a row (all features null) for every user.
+# scoring needs a row (all features null) for every user: it counts the users it does not
+# score (income.inference.scoreable).
 SCORING_ENGINE = ASOF
 _SPARK_TYPES = {
     "Int64": "bigint",

@@ -37,7 +37,8 @@ def client(champion):
 
 @pytest.fixture(scope="module")
 def online(champion):
-    """The online features of users 1..800 as Feast's SDK returns them (with timestamps)."""
+    """The online features of users 1..800 with a row of every view (scoreable), as Feast's SDK
+    returns them (with timestamps)."""
     from income.features.feature_store import FEATURE_SERVICE, get_store
 
     store = get_store()
@@ -47,7 +48,8 @@ def online(champion):
             features=store.get_feature_service(FEATURE_SERVICE), entity_rows=rows
         ).to_dict(include_event_timestamps=True)
     )
-    known = frame[frame["age__ts"] > 0].reset_index(drop=True)
+    every_view = ["age__ts", "marital_status__ts", "workclass__ts", "capital_net__ts"]
+    known = frame[(frame[every_view] > 0).all(axis=1)].reset_index(drop=True)
     assert len(known) > 100
     return known
 
@@ -99,6 +101,53 @@ def test_unknown_users_are_404_and_named(client, online):
     assert body["user_ids"] == [UNKNOWN, UNKNOWN + 1]
     assert str(UNKNOWN) in body["detail"] and str(UNKNOWN + 1) in body["detail"]
     assert client.post("/predict", json={"user_id": UNKNOWN}).status_code == 404
+
+
+@pytest.fixture
+def partial_user(valkey_server, online):
+    """A user whose online row holds the demographic view only (written through Feast), removed after."""
+    from feast.infra.online_stores.helpers import _redis_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    from income.features.feature_store import get_store
+
+    store = get_store()
+    user = UNKNOWN + 7
+    row = online[online["user_id"] == int(online.user_id.iloc[0])][["age", "sex", "race", "native_country"]]
+    frame = row.assign(user_id=user, event_timestamp=pd.Timestamp.now(tz="UTC").floor("s"))
+    store.write_to_online_store("demographic", frame.reset_index(drop=True))
+    key = _redis_key(
+        store.config.project,
+        EntityKey(join_keys=["user_id"], entity_values=[Value(int64_val=user)]),
+        store.config.entity_key_serialization_version,
+    )
+    client = valkey_server.settings.client()
+    assert client.exists(key)
+    yield user
+    client.delete(key)
+
+
+def test_a_user_missing_a_view_online_is_404_as_batch_scoring_leaves_them_unscored(
+    client, online, partial_user
+):
+    from income.features.feature_store import FEATURE_SERVICE, get_store
+
+    store = get_store()
+    read = store.get_online_features(
+        features=store.get_feature_service(FEATURE_SERVICE), entity_rows=[{"user_id": partial_user}]
+    ).to_dict(include_event_timestamps=True)
+    assert read["age"] == online["age"].iloc[:1].tolist() and read["age__ts"][0] > 0
+    assert read["workclass__ts"] == [0] and read["capital_net__ts"] == [0]  # views with no row
+
+    known = int(online.user_id.iloc[0])
+    response = client.post("/predict", json={"user_ids": [known, partial_user]})
+    assert response.status_code == 404
+    body = response.json()
+    assert body["user_ids"] == [partial_user]
+    assert str(partial_user) in body["detail"] and "not scoreable" in body["detail"]
+    assert client.post("/predict", json={"user_id": partial_user}).status_code == 404
+    assert client.post("/predict", json={"user_id": known}).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -331,6 +380,7 @@ def test_openapi_lists_the_endpoints_with_their_models(client):
     assert {"/predict", "/health"} <= set(schema["paths"])
     predict = schema["paths"]["/predict"]["post"]
     assert {"200", "404", "422", "503"} <= set(predict["responses"])
+    assert "some view of the feature service has no online row" in predict["responses"]["404"]["description"]
     ok = predict["responses"]["200"]["content"]["application/json"]["schema"]
     assert ok["$ref"].endswith("/PredictResponse")
     components = schema["components"]["schemas"]

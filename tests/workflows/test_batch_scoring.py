@@ -1,5 +1,6 @@
 """Batch scoring through Flyte: point-in-time scores equal the model's on pandas-computed features,
-partitions are replaced (never duplicated), the feature contract is enforced, populations from files."""
+only users with every view within its TTL are scored (the others counted), partitions are replaced
+(never duplicated), the feature contract is enforced, populations from files."""
 
 from __future__ import annotations
 
@@ -33,15 +34,26 @@ def _table(root: str, name: str) -> pd.DataFrame:
 
 
 def oracle_features(root: str, users: np.ndarray, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Per view: the user's latest row at or before as_of and within the TTL (pandas only, no Feast)."""
-    out = pd.DataFrame({ENTITY_KEY: np.sort(users)})
+    """Per view: the user's latest row at or before as_of and within the TTL (pandas only, no Feast).
+
+    `scoreable`: every view has such a row (the rule batch scoring applies, found here from the
+    rows themselves, not from the features being null).
+    """
+    out = pd.DataFrame({ENTITY_KEY: np.sort(users), "scoreable": True})
     for view, features in VIEW_FEATURES.items():
         table = _table(root, view)
         ts = pd.to_datetime(table[TIMESTAMP], utc=True)
         fresh = table[(ts <= as_of) & (ts >= as_of - TTL)].sort_values([ENTITY_KEY, TIMESTAMP])
         latest = fresh.drop_duplicates(ENTITY_KEY, keep="last")[[ENTITY_KEY, *features]]
         out = out.merge(latest, on=ENTITY_KEY, how="left")
+        out["scoreable"] &= out[ENTITY_KEY].isin(latest[ENTITY_KEY])
     return out
+
+
+def latest_records(root: str) -> pd.Series:
+    """Per user, the time of their latest row in any table."""
+    tables = pd.concat([_table(root, t)[[ENTITY_KEY, TIMESTAMP]] for t in FEATURE_TABLES])
+    return pd.to_datetime(tables[TIMESTAMP], utc=True).groupby(tables[ENTITY_KEY]).max()
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +96,21 @@ def _partitions(root: str) -> list[str]:
     return sorted(p.name for p in Path(root).iterdir() if p.name.startswith("as_of="))
 
 
-def test_scores_every_user_with_the_models_point_in_time_scores(
-    first_run, population, pipeline_env, champion
+@pytest.fixture(scope="module")
+def expected(population, pipeline_env) -> pd.DataFrame:
+    """The oracle's features of every user as of AS_OF, with `scoreable`."""
+    return oracle_features(str(pipeline_env), population, pd.Timestamp(AS_OF))
+
+
+def test_scores_the_scoreable_users_with_the_models_point_in_time_scores(
+    first_run, population, expected, champion
 ):
     scoring = first_run.scoring
     name, version, _ = champion
-    assert scoring.rows == len(population)
+    scored = expected[expected["scoreable"]].reset_index(drop=True)
+    assert 0.5 * len(population) < len(scored) < len(population)  # most users, not all
+    assert scoring.rows == len(scored)
+    assert scoring.unscored_users == len(population) - len(scored)
     got = read_predictions(scoring.predictions_root, pd.Timestamp(AS_OF))
     assert sorted(got.columns) == sorted(
         [
@@ -103,21 +124,60 @@ def test_scores_every_user_with_the_models_point_in_time_scores(
             "as_of",
         ]
     )
-    assert len(got) == len(population) and got[ENTITY_KEY].is_unique
-    assert set(got[ENTITY_KEY]) == set(population)
+    assert len(got) == len(scored) and got[ENTITY_KEY].is_unique
+    assert set(got[ENTITY_KEY]) == set(scored[ENTITY_KEY])
     assert got["probability"].between(0, 1).all()
     assert (got["predicted_label"] == (got["probability"] >= 0.5).astype(int)).all()
     assert set(got["model_version"]) == {version} and set(got["model_name"]) == {name}
     assert set(got["feature_service"]) == {"income_v1"}
     assert scoring.positive_share == pytest.approx(got["predicted_label"].mean(), abs=1e-6)
 
-    expected = oracle_features(str(pipeline_env), population, pd.Timestamp(AS_OF))
-    assert expected["age"].notna().sum() > 0.5 * len(expected)  # most users have fresh features
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    expected["probability"] = np.asarray(model.predict(expected[FEATURES]), dtype=float)
-    joined = got.merge(expected[[ENTITY_KEY, "probability"]], on=ENTITY_KEY, suffixes=("", "_pandas"))
-    assert len(joined) == len(population)
+    scored["probability"] = np.asarray(model.predict(scored[FEATURES]), dtype=float)
+    joined = got.merge(scored[[ENTITY_KEY, "probability"]], on=ENTITY_KEY, suffixes=("", "_pandas"))
+    assert len(joined) == len(scored)
     np.testing.assert_allclose(joined["probability"], joined["probability_pandas"], rtol=0, atol=1e-9)
+
+
+def test_users_without_every_view_within_the_ttl_are_counted_not_scored(first_run, expected):
+    scoring = first_run.scoring
+    got = set(read_predictions(scoring.predictions_root, pd.Timestamp(AS_OF))[ENTITY_KEY])
+    unscored = expected.loc[~expected["scoreable"], ENTITY_KEY]
+    assert len(unscored) > 0 and not got & set(unscored)  # here: users whose first record is later
+    # Every view comes from the same records here, so an unscored user misses every view.
+    assert scoring.unscored_by_view == dict.fromkeys(VIEW_FEATURES, len(unscored))
+    assert scoring.unscored_reason.startswith(f"{len(unscored):,} users not scored (")
+    assert "no feature of view history within its TTL" in scoring.unscored_reason
+    from income.platform.settings import runtime_dir
+
+    html = (runtime_dir() / "reports" / "batch-scoring.html").read_text()
+    assert "every view of the feature service has a row within its TTL" in html
+
+
+def test_a_user_whose_records_are_all_older_than_the_ttl_gets_no_prediction(
+    model_uri, tmp_path, population, pipeline_env
+):
+    from tasks.inference import ScoringConfig, score_batch
+
+    latest = latest_records(str(pipeline_env))
+    as_of = latest.min() + TTL + timedelta(days=1)  # the earliest-leaving user's records all expired
+    stale = int(latest.idxmin())
+    expected = oracle_features(str(pipeline_env), population, as_of)
+    assert not expected.set_index(ENTITY_KEY).at[stale, "scoreable"]
+    fresh = int(expected.loc[expected["scoreable"], ENTITY_KEY].iloc[0])
+    unknown = 10**9
+    users = tmp_path / "users.csv"
+    pd.DataFrame({ENTITY_KEY: [stale, fresh, unknown]}).to_csv(users, index=False)
+    root = str(tmp_path / "predictions")
+    result = score_batch(
+        cfg=ScoringConfig(
+            model_uri=model_uri, as_of=as_of.isoformat(), population_uri=str(users), predictions_uri=root
+        )
+    )
+    assert (result.summary.rows, result.summary.unscored_users) == (1, 2)
+    assert result.summary.unscored_by_view == dict.fromkeys(VIEW_FEATURES, 2)
+    assert read_predictions(root, as_of)[ENTITY_KEY].tolist() == [fresh]
+    assert result.features.open(pd.DataFrame).all()[ENTITY_KEY].tolist() == [fresh]  # the drift input
 
 
 def test_model_is_loaded_once_per_python_worker(first_run, spark):
@@ -150,12 +210,13 @@ def test_rerun_replaces_the_partition_and_another_as_of_adds_one(
 ):
     from tasks.inference import ScoringConfig, score_batch
 
+    rows = first_run.scoring.rows
     before = read_predictions(predictions_root, pd.Timestamp(AS_OF))
     again = score_batch(cfg=ScoringConfig(model_uri=model_uri, as_of=AS_OF, predictions_uri=predictions_root))
-    assert again.summary.rows == len(population)
+    assert again.summary.rows == rows
     assert _partitions(predictions_root) == ["as_of=2025-07-01T00-00-00Z"]
     after = read_predictions(predictions_root, pd.Timestamp(AS_OF))
-    assert len(after) == len(population)
+    assert len(after) == rows
     assert after["scored_at"].min() > before["scored_at"].max()  # replaced, not appended
     pd.testing.assert_series_equal(
         after.sort_values(ENTITY_KEY)["probability"].reset_index(drop=True),
@@ -165,11 +226,12 @@ def test_rerun_replaces_the_partition_and_another_as_of_adds_one(
     later = score_batch(cfg=ScoringConfig(model_uri=model_uri, as_of=LATER, predictions_uri=predictions_root))
     assert later.summary.path.endswith("as_of=2026-01-01T12-30-00Z")
     assert _partitions(predictions_root) == ["as_of=2025-07-01T00-00-00Z", "as_of=2026-01-01T12-30-00Z"]
+    assert later.summary.rows + later.summary.unscored_users == len(population)
     everything = read_predictions(predictions_root)
-    assert len(everything) == 2 * len(population)
+    assert len(everything) == rows + later.summary.rows
     assert everything.groupby("as_of").size().to_dict() == {
-        pd.Timestamp(AS_OF): len(population),
-        pd.Timestamp(LATER): len(population),
+        pd.Timestamp(AS_OF): rows,
+        pd.Timestamp(LATER): later.summary.rows,
     }
     assert not (Path(predictions_root) / "_staging").exists() or not any(
         (Path(predictions_root) / "_staging").iterdir()
@@ -221,10 +283,10 @@ def test_a_model_without_a_feature_contract_is_refused(champion, predictions_roo
     assert f"model {other} v{registered.version} has no feature contract" in str(caught.value)
 
 
-def test_population_from_a_csv_file(model_uri, tmp_path, population):
+def test_population_from_a_csv_file(model_uri, tmp_path, population, expected):
     from tasks.inference import ScoringConfig, score_batch
 
-    chosen = population[::7]
+    chosen = expected.loc[expected["scoreable"], ENTITY_KEY].to_numpy()[::7]
     users = tmp_path / "users.csv"
     pd.DataFrame({ENTITY_KEY: [*chosen, chosen[0]], "note": "x"}).to_csv(users, index=False)  # a duplicate
     root = str(tmp_path / "predictions")

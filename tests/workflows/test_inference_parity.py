@@ -1,4 +1,5 @@
-"""Batch and online scoring agree: same user, same time, same model -> same probability."""
+"""Batch and online scoring agree: the same users are scored (every view of the service within its
+TTL), and for each of them same user, same time, same model -> same probability."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from fastapi.testclient import TestClient
 pytestmark = pytest.mark.integration
 
 
-def test_batch_scoring_and_predict_give_the_same_probability(champion, feature_run, spark, tmp_path):
+def test_batch_scoring_and_predict_score_the_same_users_with_the_same_probability(
+    champion, feature_run, spark, tmp_path
+):
     from income.features.feature_store import FEATURE_SERVICE, get_store
     from income.inference.as_of import parse_as_of
     from income.inference.predictions import read_predictions
+    from income.inference.scoreable import service_views
     from serving.app import create_app
     from serving.settings import ServeSettings
     from tasks.inference import ScoringConfig, score_batch
@@ -23,29 +27,41 @@ def test_batch_scoring_and_predict_give_the_same_probability(champion, feature_r
     # scoring the batch as of that instant must see the same feature rows.
     as_of = published.window_end
     store = get_store()
-    candidates = [{"user_id": u} for u in range(1, 200)]
+    users = list(range(1, 200))
     online = store.get_online_features(
-        features=store.get_feature_service(FEATURE_SERVICE), entity_rows=candidates
-    ).to_dict()
-    users = [u for u, age in zip(online["user_id"], online["age"], strict=True) if age is not None][:40]
-    assert len(users) >= 20
+        features=store.get_feature_service(FEATURE_SERVICE), entity_rows=[{"user_id": u} for u in users]
+    ).to_dict(include_event_timestamps=True)
+    first_features = [features[0] for features in service_views(store).values()]
+    in_valkey = {u for i, u in enumerate(users) if any(online[f"{f}__ts"][i] for f in first_features)}
     population = tmp_path / "users.csv"
     pd.DataFrame({"user_id": users}).to_csv(population, index=False)
 
-    score_batch(
+    scored = score_batch(
         cfg=ScoringConfig(
             model_uri=f"models:/{name}/{version}",
             as_of=as_of,
             population_uri=str(population),
             predictions_uri=str(tmp_path / "predictions"),
         )
-    )
+    ).summary
     batch = read_predictions(str(tmp_path / "predictions"), parse_as_of(as_of)).set_index("user_id")
 
     with TestClient(create_app(ServeSettings(model_name=name))) as client:
-        response = client.post("/predict", json={"user_ids": users})
-    assert response.status_code == 200, response.text
-    for prediction in response.json()["predictions"]:
+        answers = {u: client.post("/predict", json={"user_id": u}) for u in users}
+        together = client.post("/predict", json={"user_ids": sorted(batch.index)})
+    assert {r.status_code for r in answers.values()} <= {200, 404}
+    served = {u for u, r in answers.items() if r.status_code == 200}
+    refused = {u for u, r in answers.items() if r.status_code == 404}
+    # The same users on both paths: scored in batch <=> 200 online; not scored <=> 404.
+    assert served == set(batch.index)
+    assert len(refused) == scored.unscored_users
+    assert len(served) >= 20 and refused  # both kinds are present
+    assert served <= in_valkey
+    for user in refused:
+        assert answers[user].json()["user_ids"] == [user]
+
+    assert together.status_code == 200, together.text
+    for prediction in together.json()["predictions"]:
         assert prediction["model_version"] == str(batch.at[prediction["user_id"], "model_version"])
         assert prediction["probability"] == pytest.approx(
             batch.at[prediction["user_id"], "probability"], abs=1e-9
