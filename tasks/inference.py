@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import NamedTuple
 
 import mlflow
@@ -79,16 +80,19 @@ def _summary_html(s: ScoringSummary) -> str:
 
 
 @spark_task
-def score_batch(cfg: ScoringConfig) -> ScoredBatch:
+def score_batch(cfg: ScoringConfig, run_time: datetime | None = None) -> ScoredBatch:
     """Check the model's feature contract, join features as of T, keep the scoreable users
-    (income.inference.scoreable), score them on Spark, swap in the partition."""
+    (income.inference.scoreable), score them on Spark, swap in the partition.
+
+    T is `run_time` (the schedule's kickoff time) when given, else cfg.as_of (empty: now).
+    """
     spark = current_context().spark_session
     configure()
     model = resolve_model(cfg.model_uri)
     store = get_store()
     check_contract(model.name, model.version, model.tags, store, FEATURE_SERVICE)
 
-    as_of = parse_as_of(cfg.as_of)
+    as_of = parse_as_of(run_time.isoformat() if run_time is not None else cfg.as_of)
     if cfg.population_uri:
         users, population = population_from_file(cfg.population_uri), cfg.population_uri
     else:

@@ -7,6 +7,7 @@ pyflyte run workflows/batch_scoring.py batch_scoring --cfg '{"population_uri": "
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import NamedTuple
 
 from flytekit import workflow
@@ -21,7 +22,10 @@ class BatchScoringOutcome(NamedTuple):
 
 
 @workflow
-def batch_scoring(cfg: ScoringConfig = ScoringConfig()) -> BatchScoringOutcome:
-    scored = score_batch(cfg=cfg)
+def batch_scoring(
+    run_time: datetime | None = None, cfg: ScoringConfig = ScoringConfig()
+) -> BatchScoringOutcome:
+    """Score as of `run_time` (the schedule's kickoff time) or cfg.as_of, then report drift."""
+    scored = score_batch(cfg=cfg, run_time=run_time)
     drift = report_drift(scoring=scored.summary, features=scored.features)
     return BatchScoringOutcome(scoring=scored.summary, drift=drift)

@@ -31,5 +31,7 @@ training_pipeline_weekly = LaunchPlan.get_or_create(
     schedule=CronSchedule(schedule=TRAINING_WEEKLY, kickoff_time_input_arg="as_of"),
 )
 batch_scoring_daily = LaunchPlan.get_or_create(
-    batch_scoring, name="batch_scoring_daily", schedule=CronSchedule(schedule=SCORING_DAILY)
+    batch_scoring,
+    name="batch_scoring_daily",
+    schedule=CronSchedule(schedule=SCORING_DAILY, kickoff_time_input_arg="run_time"),
 )
