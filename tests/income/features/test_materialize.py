@@ -124,3 +124,10 @@ def test_serves_each_users_latest_row_inside_the_window(store_with_tables):
     served = dict(zip(online[ENTITY_KEY], online["age__ts"], strict=True))
     expected = {1: END, 2: END - timedelta(days=100), 4: None, 5: END - timedelta(days=5)}
     assert served == {u: int(t.timestamp()) if t else 0 for u, t in expected.items()}
+
+
+def test_feasts_own_writers_expire_keys_after_the_longest_view_ttl(store_with_tables):
+    from income.data.schema import FEATURE_VIEWS
+
+    longest = max(view.ttl for view in FEATURE_VIEWS.values())
+    assert store_with_tables.config.online_store.key_ttl_seconds == longest.total_seconds()
