@@ -22,7 +22,8 @@ After a successful write, every view's interval is recorded in Feast's registry 
 `feast materialize` records it (so `feast materialize-incremental` starts where this ended),
 then a marker key notes the feature set version and as_of (`materialized_state`). A caller
 materializes incrementally only when the marker names the feature set its changed users are
-relative to (`plan_materialization`); otherwise it runs a full materialization.
+relative to (`plan_materialization`); otherwise it runs a full materialization. An incremental
+request is run in full when the service's views, features or TTLs changed since the marker.
 
 Fast and in bounded memory: DuckDB picks the latest rows and joins the views per user,
 Arrow batches stream out of it, values are encoded once per distinct value, and each user is
@@ -35,6 +36,7 @@ view's rows whether or not the user's other views are within the TTL, and set th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -60,7 +62,7 @@ INCREMENTAL = "incremental"
 MARKER_PREFIX = "income:materialized"
 _EXPIRES = "_expire_seconds"
 _MICROS = timedelta(microseconds=1)
-_DELETE_BATCH = 1_000  # keys per DEL command
+_DELETE_BATCH = 10_000  # keys per DEL command
 
 
 @dataclass(frozen=True)
@@ -298,12 +300,14 @@ def _send_pipelined(client, count: int, commands: bytes) -> list:
 
 
 def _delete(client, layout: _KeyLayout, users: np.ndarray) -> int:
-    """DEL the users' keys; the number of keys that existed."""
-    commands = []
+    """DEL the users' keys, _DELETE_BATCH a command; the number of keys that existed."""
+    deleted = 0
     for start in range(0, len(users), _DELETE_BATCH):
         keys = [_bulk(layout.key(int(u))) for u in users[start : start + _DELETE_BATCH]]
-        commands.append(b"*%d\r\n%s%s" % (len(keys) + 1, _bulk(b"DEL"), b"".join(keys)))
-    return sum(_send_pipelined(client, len(commands), b"".join(commands))) if commands else 0
+        command = b"*%d\r\n%s%s" % (len(keys) + 1, _bulk(b"DEL"), b"".join(keys))
+        (count,) = _send_pipelined(client, 1, command)
+        deleted += count
+    return deleted
 
 
 def _project_users(client, layout: _KeyLayout) -> np.ndarray:
@@ -316,12 +320,21 @@ def _project_users(client, layout: _KeyLayout) -> np.ndarray:
             return np.concatenate(found)
 
 
+def _views_fingerprint(plans: list[_ViewPlan]) -> str:
+    """What the keys' layout and expiries depend on besides the rows: views, features, TTLs."""
+    described = [(p.name, p.features, p.ttl // _MICROS) for p in plans]
+    return hashlib.sha256(json.dumps(described).encode()).hexdigest()[:16]
+
+
 def marker_key(project: str, service_name: str) -> str:
     return f"{MARKER_PREFIX}:{project}:{service_name}"
 
 
 def materialized_state(client, project: str, service_name: str) -> dict | None:
-    """What the online store holds: {feature_set_version, as_of (ISO UTC)}, None when unknown."""
+    """What the online store holds: {feature_set_version, as_of (ISO UTC), views}, None when unknown.
+
+    `views`: a fingerprint of the service's views, features and TTLs when it was written.
+    """
     text = client.get(marker_key(project, service_name))
     return None if text is None else json.loads(text)
 
@@ -364,8 +377,10 @@ def materialize(
     """Make the online store true as of `as_of`: full when `users` is None, else incremental.
 
     `users`: the users whose rows changed since the materialization the marker names (the
-    feature set's changed users); see plan_materialization. `feature_set_version` (default:
-    the one the registry serves) goes into the marker.
+    feature set's changed users); see plan_materialization. When the service's views,
+    features or TTLs differ from the marker's, every key may differ: the run is full (the
+    report says so). `feature_set_version` (default: the one the registry serves) goes into
+    the marker.
     """
     from tqdm import tqdm
 
@@ -382,10 +397,13 @@ def materialize(
         else registry_feature_set_version(store, service_name)
     )
     max_ttl = max(p.ttl for p in plans)
+    fingerprint = _views_fingerprint(plans)
+    state = materialized_state(client, project, service_name)
+    if users is not None and state is not None and state.get("views") != fingerprint:
+        users = None
     if users is None:
         mode, start, among = FULL, as_of - max_ttl, None
     else:
-        state = materialized_state(client, project, service_name)
         if state is None:
             raise ValueError(
                 f"no materialization of {service_name} in this Valkey: run a full one (users=None)"
@@ -422,7 +440,7 @@ def materialize(
     _record_intervals(store, plans, start, as_of)
     client.set(
         marker_key(project, service_name),
-        json.dumps({"feature_set_version": version, "as_of": as_of.isoformat()}),
+        json.dumps({"feature_set_version": version, "as_of": as_of.isoformat(), "views": fingerprint}),
     )
     return MaterializationReport(
         users=written,

@@ -188,9 +188,10 @@ def test_the_marker_and_the_plan_follow_the_materialized_version(sequence):
     _, _, out = sequence
     v1, v2 = out["versions"]
     assert out["plan_before"] == "full"
-    assert out["state_t1"] == {"feature_set_version": v1, "as_of": T1.isoformat()}
+    views = out["state_t1"]["views"]  # a fingerprint of the views, features and TTLs
+    assert out["state_t1"] == {"feature_set_version": v1, "as_of": T1.isoformat(), "views": views}
     assert out["plan"] == "incremental" and out["plan_other"] == "full"
-    assert out["state_t2"] == {"feature_set_version": v2, "as_of": T2.isoformat()}
+    assert out["state_t2"] == {"feature_set_version": v2, "as_of": T2.isoformat(), "views": views}
 
 
 def test_online_values_are_the_point_in_time_values_of_scoreable_users(sequence):
@@ -228,13 +229,20 @@ def test_the_registry_records_the_intervals_and_feast_continues_from_there(seque
     assert get_store().get_feature_view("demographic").most_recent_end_time == T2 + timedelta(hours=1)
 
 
-def test_incremental_needs_a_marker(sequence, valkey_server):
-    from income.features.materialize import materialize
+def test_incremental_needs_a_marker_of_the_same_views(sequence, valkey_server):
+    import json
+
+    from income.features.materialize import marker_key, materialize
     from income.platform.settings import ValkeySettings
 
-    store, _, _ = sequence
+    store, _, out = sequence
     settings = valkey_server.settings
-    empty = ValkeySettings(settings.host, settings.port, settings.password, db=9).client()
-    empty.flushdb()
+    other = ValkeySettings(settings.host, settings.port, settings.password, db=9).client()
+    other.flushdb()
     with pytest.raises(ValueError, match="run a full one"):
-        materialize(store, empty, "income_v1", as_of=T2, users=[1])
+        materialize(store, other, "income_v1", as_of=T2, users=[1])
+
+    # Written under other definitions (say, a view's TTL changed): every key may differ.
+    other.set(marker_key("income", "income_v1"), json.dumps({**out["state_t1"], "views": "other"}))
+    report = materialize(store, other, "income_v1", as_of=T2, users=[1])
+    assert report.mode == "full" and report.users == len(SCOREABLE[T2])
