@@ -47,8 +47,18 @@ def view_tables(store) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def feast_key(user: int) -> bytes:
+    from feast.infra.online_stores.helpers import _redis_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    entity = EntityKey(join_keys=[ENTITY_KEY], entity_values=[Value(int64_val=user)])
+    return _redis_key("income", entity, entity_key_serialization_version=3)
+
+
 def online_hashes(client) -> dict[bytes, dict[bytes, bytes]]:
-    return {key: client.hgetall(key) for key in client.scan_iter()}
+    """Every Feast key (a hash) and its fields; the materialization marker is a plain string."""
+    return {key: client.hgetall(key) for key in client.scan_iter(_type="hash")}
 
 
 @pytest.fixture()
@@ -77,17 +87,18 @@ def test_writes_what_feast_materialize_writes(store_with_tables, valkey_server, 
     from income.platform.settings import ValkeySettings
 
     ours = ValkeySettings.from_env().client()
-    ours.flushdb()
-    report = materialize_latest(store_with_tables, ours, end=END, show_progress=False)
-
     monkeypatch.setenv("VALKEY_DB", "6")
     theirs = ValkeySettings.from_env().client()
     theirs.flushdb()
     get_store().materialize(start_date=END - TTL, end_date=END)
 
+    ours.flushdb()
+    report = materialize_latest(store_with_tables, ours, end=END, show_progress=False)
+    written = online_hashes(ours)  # at once: user 3's key lives 1 s (see below)
+
     assert report.users == 4  # users 1, 2, 3 and 5; user 4's only row is just older than the TTL
-    assert online_hashes(ours) == online_hashes(theirs)
-    assert len(online_hashes(ours)) == 4
+    assert written == online_hashes(theirs)
+    assert len(written) == 4
 
 
 def test_serves_each_users_latest_row_inside_the_window(store_with_tables):
@@ -97,11 +108,26 @@ def test_serves_each_users_latest_row_inside_the_window(store_with_tables):
     client = ValkeySettings.from_env().client()
     client.flushdb()
     materialize_latest(store_with_tables, client, end=END, show_progress=False)
+    # User 3's row is exactly TTL old: served as of END, and for no longer, so its key is
+    # written with the shortest expiry (1 s); the others expire when their row leaves the TTL.
+    assert client.ttl(feast_key(3)) == 1
+    assert not client.exists(feast_key(4))
+    served_row = {1: timedelta(0), 2: -timedelta(days=100), 5: -timedelta(days=5)}  # relative to END
+    for user, age in served_row.items():
+        seconds = (age + TTL).total_seconds()
+        assert seconds - 5 <= client.ttl(feast_key(user)) <= seconds, user
 
     online = store_with_tables.get_online_features(
-        features=["demographic:age"], entity_rows=[{ENTITY_KEY: u} for u in HISTORY]
+        features=["demographic:age"], entity_rows=[{ENTITY_KEY: u} for u in HISTORY if u != 3]
     ).to_dict(include_event_timestamps=True)
     # Feast answers event times in whole epoch seconds, 0 where nothing is served.
     served = dict(zip(online[ENTITY_KEY], online["age__ts"], strict=True))
-    expected = {1: END, 2: END - timedelta(days=100), 3: END - TTL, 4: None, 5: END - timedelta(days=5)}
+    expected = {1: END, 2: END - timedelta(days=100), 4: None, 5: END - timedelta(days=5)}
     assert served == {u: int(t.timestamp()) if t else 0 for u, t in expected.items()}
+
+
+def test_feasts_own_writers_expire_keys_after_the_longest_view_ttl(store_with_tables):
+    from income.data.schema import FEATURE_VIEWS
+
+    longest = max(view.ttl for view in FEATURE_VIEWS.values())
+    assert store_with_tables.config.online_store.key_ttl_seconds == longest.total_seconds()
