@@ -12,7 +12,12 @@ from income.data import batches
 from income.data.schema import ARRIVED_AT, ENTITY_KEY, LABEL_TABLE, PARTITION_COLUMN, RAW_COLUMNS, TIMESTAMP
 from income.data.validation import LABEL_ONLY_COLUMNS
 from income.features.feature_store import FEATURE_SERVICE, apply_definitions, get_store
-from income.features.materialize import materialize, materialized_state
+from income.features.materialize import (
+    INCREMENTAL,
+    materialize,
+    materialized_state,
+    plan_materialization,
+)
 from income.features.offline_store import (
     collect_garbage,
     current,
@@ -251,14 +256,11 @@ def publish_features(
     online = materialized_state(client, store.config.project, FEATURE_SERVICE)
     if online is not None and online.get("feature_set_version") == published.version:
         report = None  # Valkey already holds this version
-    elif (
-        online is not None and published.previous and online.get("feature_set_version") == published.previous
-    ):
-        report = materialize(
-            store, client, FEATURE_SERVICE, as_of, _changed_users(published), published.version
-        )
     else:
-        report = materialize(store, client, FEATURE_SERVICE, as_of, None, published.version)
+        # Only the changed users when Valkey holds the version this one was built on.
+        plan = plan_materialization(client, store.config.project, FEATURE_SERVICE, published.previous)
+        users = _changed_users(published) if plan == INCREMENTAL else None
+        report = materialize(store, client, FEATURE_SERVICE, as_of, users, published.version)
     removed = collect_garbage(root, keep=cfg.keep_versions, abandoned_after=ABANDONED_AFTER)
     online_text = (
         "Valkey already held this version: nothing written."

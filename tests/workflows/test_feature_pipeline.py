@@ -44,7 +44,7 @@ def test_pipeline_writes_every_table_and_fills_the_online_store(first_run):
 
 def test_invalid_rows_never_reach_the_offline_store(first_run, pipeline_env):
     _, _, snapshot = first_run
-    quarantine = pd.read_parquet(glob.glob(f"{pipeline_env}/quarantine/*.parquet")[0])
+    quarantine = pd.read_parquet(glob.glob(f"{pipeline_env}/quarantine/**/*.parquet", recursive=True)[0])
     assert len(quarantine) > 0 and quarantine["reason"].str.len().min() > 0
     demographic = snapshot["demographic"]
     assert demographic["age"].between(16, 100).all()
@@ -62,7 +62,7 @@ def test_online_features_equal_the_latest_offline_rows(first_run):
     ).to_dict()
     for view in FEATURE_TABLES:
         latest = snapshot[view].groupby(ENTITY_KEY).tail(1).set_index(ENTITY_KEY)
-        for feature in latest.columns.drop([TIMESTAMP, "event_year"], errors="ignore"):
+        for feature in latest.columns.drop([TIMESTAMP, "event_month"], errors="ignore"):
             expected = [latest.at[u, feature] for u in users]
             expected = [None if pd.isna(v) else v for v in expected]
             got = online[feature]
