@@ -155,7 +155,7 @@ def build_features(ingested: IngestedBatch, cfg: FeaturePipelineConfig) -> Featu
             )
             for name, frame in update.partitions.items()
         ]
-        changed_uri = f"{version_uri(root, version)}/_changed_users"
+        changed_uri = f"{version_uri(root, version)}/changed_users"
         update.changed_users.coalesce(1).write.parquet(changed_uri)
         changed = spark.read.parquet(changed_uri).count()
     else:

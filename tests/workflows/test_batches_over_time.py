@@ -204,8 +204,8 @@ def test_features_are_true_when_read_offline_online_and_in_batch(daily_runs):
         # Offline, at random moments up to as_of: the point-in-time join equals the raw records' truth.
         sample = pd.DataFrame(
             {
-                ENTITY_KEY: rng.choice(users, 60),
-                TIMESTAMP: as_of - pd.to_timedelta(rng.integers(0, 800 * 24 * 3600, 60), unit="s"),
+                ENTITY_KEY: rng.choice(users, 150),
+                TIMESTAMP: as_of - pd.to_timedelta(rng.integers(0, 800 * 24 * 3600, 150), unit="s"),
             }
         ).drop_duplicates([ENTITY_KEY, TIMESTAMP])
         joined = point_in_time_features(store, sample, engine="asof")
