@@ -11,6 +11,7 @@ from flytekit.types.file import FlyteFile
 
 from income.data import batches
 from income.data.adult import read_batch_file
+from income.data.erasure import drop_erased
 from income.data.schema import ENTITY_KEY
 from income.data.validation import ValidationResult, ValidationSummary, is_labels_only
 from income.platform import report_html as h
@@ -30,6 +31,7 @@ class IngestedBatch:
     sha256: str  # of the input file, or of the generated records
     batch_ids: list[str] = field(default_factory=list)  # bronze batches of this input
     new_batch_ids: list[str] = field(default_factory=list)  # those this run wrote (empty: a re-run)
+    erased_rows: int = 0  # rows about forgotten users, dropped before validation (income.data.erasure)
     validations: list[ValidationSummary] = field(default_factory=list)
 
     @property
@@ -69,16 +71,17 @@ def _validate(root: str, kind: str, frame: pd.DataFrame, source: str, now, cfg) 
 
 def _ingest(
     root: str, kind: str, frame: pd.DataFrame, sha256: str, source: str, now: datetime, cfg
-) -> tuple[str, bool, ValidationSummary | None]:
-    """Validate and append one batch; (batch id, newly written, summary or None for a re-run)."""
+) -> tuple[str, bool, ValidationSummary | None, int]:
+    """Validate and append one batch; (batch id, newly written, summary or None for a re-run, rows erased)."""
     batch_id = batches.batch_id(sha256)
     if batches.find_batch(root, batch_id) is not None:
-        return batch_id, False, None
+        return batch_id, False, None, 0
+    frame, erased = drop_erased(root, frame)
     result = _validate(root, kind, frame, source, pd.Timestamp(now), cfg)
     _, written = batches.append_batch(
         root, kind, result.valid, now.date(), batch_id, quarantine=result.quarantine
     )
-    return batch_id, written, result.summary
+    return batch_id, written, result.summary, erased
 
 
 def _inputs(
@@ -132,9 +135,10 @@ def ingest_batch(
     """
     now = run_time_or_now(run_time)
     root = offline_store_uri()
-    ids, new, summaries, sources, hashes = [], [], [], [], []
+    ids, new, summaries, sources, hashes, erased = [], [], [], [], [], 0
     for kind, frame, sha256, source in _inputs(batch_file, now, root, cfg):
-        batch_id, written, summary = _ingest(root, kind, frame, sha256, source, now, cfg)
+        batch_id, written, summary, dropped = _ingest(root, kind, frame, sha256, source, now, cfg)
+        erased += dropped
         ids.append(batch_id)
         sources.append(source)
         hashes.append(sha256)
@@ -149,6 +153,7 @@ def ingest_batch(
         batch_ids=ids,
         new_batch_ids=new,
         validations=summaries,
+        erased_rows=erased,
     )
     show("Ingestion", _summary_html(ingested))
     current_context().logging.info("ingestion: %s", asdict(ingested))

@@ -9,6 +9,7 @@ from flytekit import task
 from flytekit.types.file import FlyteFile
 
 from income.data import batches
+from income.data.erasure import record_erasure
 from income.data.schema import ENTITY_KEY
 from income.features.feature_store import FEATURE_SERVICE, get_store
 from income.features.materialize import forget_online
@@ -40,12 +41,14 @@ def forget_everywhere(user_ids: list[int], predictions_uri: str = "") -> dict[st
     - the raw history (bronze records and labels) and the quarantine;
     - every table of every retained feature set version (published or not);
     - the saved training sets and the prediction partitions;
-    - their keys in Valkey.
+    - their keys in Valkey;
+    and puts them on the erasure list, so later batches about them are dropped at ingestion.
     Files are rewritten one by one, each atomically; a run that dies half-way is finished
     by running it again (every step is idempotent).
     """
     root = offline_store_uri()
     runtime = runtime_dir()
+    record_erasure(root, user_ids, ids_digest(user_ids))  # first: batches arriving meanwhile are dropped
     removed = {
         "raw history and quarantine": batches.remove_users(root, user_ids),
         "feature and label tables (every version)": remove_rows(

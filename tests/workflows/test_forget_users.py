@@ -1,0 +1,111 @@
+"""forget_users erases people from every store: raw history, versions, training sets, predictions, Valkey."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from income.data.schema import ENTITY_KEY
+
+pytestmark = pytest.mark.integration
+
+DAYS = ["2026-03-01T02:00:00Z", "2026-03-02T02:00:00Z", "2026-03-03T02:00:00Z"]
+
+
+def _traces(folder, user_ids: set[int]) -> list[str]:
+    """Every parquet file under `folder` whose user_id column holds one of the users."""
+    found = []
+    for path in sorted(folder.rglob("*.parquet")):
+        schema = pq.read_schema(path)
+        if ENTITY_KEY not in schema.names:
+            continue
+        ids = pd.to_numeric(pq.read_table(path, columns=[ENTITY_KEY]).column(0).to_pandas(), errors="coerce")
+        if set(ids.dropna().astype("int64")) & user_ids:
+            found.append(str(path.relative_to(folder)))
+    return found
+
+
+@pytest.fixture(scope="module")
+def forgotten(pipeline_env, champion, tmp_path_factory):
+    """Two feature runs, a training set, a scored batch, in a runtime of their own; 3 users forgotten."""
+    from income.features.feature_store import get_store
+    from tasks.config import FeaturePipelineConfig
+    from tasks.inference import ScoringConfig, score_batch
+    from tasks.training import TrainingConfig, build_training_set
+    from workflows.feature_pipeline import feature_pipeline
+    from workflows.forget_users import forget_users
+
+    runtime = tmp_path_factory.mktemp("forget")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("INCOME_RUNTIME", str(runtime))
+    mp.setenv("INCOME_OFFLINE_STORE", str(runtime / "offline_store"))
+    mp.setenv("FEAST_REGISTRY_PATH", str(runtime / "registry.db"))
+    mp.setenv("VALKEY_DB", "8")
+    try:
+        cfg = FeaturePipelineConfig(
+            users=300, seed=13, start="2024-06-01", end="2026-02-27", invalid_share=0.02
+        )
+        for day in DAYS[:2]:
+            feature_pipeline(run_time=pd.Timestamp(day).to_pydatetime(), cfg=cfg)
+        training_set = pd.read_parquet(build_training_set(cfg=TrainingConfig()).uri)
+        name, version, _ = champion
+        score_batch(
+            run_time=pd.Timestamp(DAYS[1]).to_pydatetime(),
+            cfg=ScoringConfig(model_uri=f"models:/{name}/{version}"),
+        )
+        predictions = pd.concat(pd.read_parquet(p) for p in (runtime / "predictions").rglob("*.parquet"))
+        store = get_store()
+        online = store.get_online_features(
+            features=["demographic:age"], entity_rows=[{ENTITY_KEY: u} for u in range(1, 301)]
+        )
+        in_valkey = {
+            u for u, age in zip(range(1, 301), online.to_dict()["age"], strict=True) if age is not None
+        }
+        users = sorted(set(training_set[ENTITY_KEY]) & set(predictions[ENTITY_KEY]) & in_valkey)[:3]
+        assert len(users) == 3
+        assert _traces(runtime, set(users)), "the users must be somewhere before they are forgotten"
+        ids = runtime / "forget.csv"
+        pd.DataFrame({ENTITY_KEY: users}).to_csv(ids, index=False)
+        report = forget_users(user_ids=str(ids))
+        yield runtime, set(users), report, cfg, feature_pipeline
+    finally:
+        mp.undo()
+
+
+def test_no_trace_is_left_in_any_file_or_in_valkey(forgotten):
+    from income.features.feature_store import get_store
+
+    runtime, users, report, _, _ = forgotten
+    assert report.users == 3
+    assert _traces(runtime, users) == []
+    online = get_store().get_online_features(
+        features=["demographic:age"], entity_rows=[{ENTITY_KEY: u} for u in sorted(users)]
+    )
+    assert online.to_dict()["age"] == [None, None, None]
+    assert report.removed["online store keys"] == 3
+    assert report.removed["feature and label tables (every version)"] > 0
+    assert report.removed["training sets"] > 0 and report.removed["predictions"] > 0
+
+
+def test_lineage_keeps_an_audit_record_without_the_ids(forgotten):
+    from income.platform import lineage
+
+    _, users, report, _, _ = forgotten
+    audit = [r for r in lineage.runs() if r["kind"] == "forget_users"][-1]
+    assert audit["users"] == 3 and audit["ids_sha256"] == report.ids_sha256
+    # Counts and a digest only: no field could hold the ids.
+    assert set(audit) == {"id", "kind", "at", "flyte_execution_id", "users", "ids_sha256", "removed"}
+    assert all(isinstance(v, int) for v in audit["removed"].values())
+
+
+def test_later_runs_cannot_see_them(forgotten):
+    from income.features.offline_store import current
+    from income.platform.settings import offline_store_uri
+
+    runtime, users, _, cfg, feature_pipeline = forgotten
+    feature_pipeline(run_time=pd.Timestamp(DAYS[2]).to_pydatetime(), cfg=cfg)
+    published = current(offline_store_uri())
+    for name in published.tables:
+        assert not set(pd.read_parquet(published.uri(name))[ENTITY_KEY]) & users, name
+    assert _traces(runtime, users) == []
