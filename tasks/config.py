@@ -19,6 +19,9 @@ class FeaturePipelineConfig:
     max_invalid_share: float = 0.05  # fail the run when more of the input is invalid
     keep_versions: int = 3  # published feature sets kept for rebuilds and rollbacks
     full_rebuild: bool = False  # rebuild every table from the raw history instead of incrementally
+    # A folder (or URI) where daily files land, named by their day: a run without a batch file
+    # ingests the files of the day before its run time (2026-11-25*.csv|parquet); "" = synthetic.
+    landing_folder: str = ""
 
     def world(self):
         """The synthetic world of this configuration."""

@@ -15,7 +15,7 @@ from income.data.erasure import drop_erased
 from income.data.schema import ENTITY_KEY
 from income.data.validation import ValidationResult, ValidationSummary, is_labels_only
 from income.platform import report_html as h
-from income.platform.lineage import content_hash, file_hash
+from income.platform.lineage import content_hash
 from income.platform.settings import offline_store_uri
 from tasks.config import FeaturePipelineConfig
 from tasks.decks import show
@@ -90,22 +90,46 @@ def _inputs(
     """(kind, raw frame, sha256, source) per batch of this run's input."""
     if batch_file is not None:
         path = batch_file.download()
-        frame = read_batch_file(path)
-        kind = batches.LABELS if is_labels_only(frame.columns) else batches.RECORDS
-        return [(kind, frame, file_hash(path), str(batch_file.path))]
+        return [_file_input(path, str(batch_file.path))]
+    day = (pd.Timestamp(now).floor("D") - pd.Timedelta(days=1)).date()
+    if cfg.landing_folder:
+        return [_file_input(uri, uri) for uri in landed_files(cfg.landing_folder, day)]
     world = cfg.world()
     described = f"users={world.users}, seed={world.seed}"
     if not batches.list_batches(root, batches.RECORDS):
         records = world.backfill(pd.Timestamp(now))
         source = f"synthetic backfill until {now.date()} ({described})"
         return [(batches.RECORDS, records, content_hash(records), source)]
-    day = (pd.Timestamp(now).floor("D") - pd.Timedelta(days=1)).date()
     daily = world.day(day)
     source = f"synthetic day {day} ({described})"
     return [
         (batches.RECORDS, daily.records, content_hash(daily.records), source),
         (batches.LABELS, daily.labels, content_hash(daily.labels), f"labels of {source}"),
     ]
+
+
+def _file_input(uri: str, source: str) -> tuple[str, pd.DataFrame, str, str]:
+    frame = read_batch_file(uri)
+    kind = batches.LABELS if is_labels_only(frame.columns) else batches.RECORDS
+    return kind, frame, batches.file_sha256(uri), source
+
+
+def landed_files(landing_folder: str, day) -> list[str]:
+    """The files of one day in a landing folder: names starting with the date (2026-11-25*.csv|parquet)."""
+    from pyarrow import fs as pafs
+
+    from income.platform.files import filesystem_and_path
+
+    filesystem, path = filesystem_and_path(landing_folder)
+    found = filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    prefix = landing_folder[: len(landing_folder) - len(path)] if landing_folder.endswith(path) else ""
+    return sorted(
+        prefix + f.path
+        for f in found
+        if f.type == pafs.FileType.File
+        and f.base_name.startswith(day.isoformat())
+        and f.base_name.endswith((".csv", ".csv.gz", ".parquet", ".pq"))
+    )
 
 
 def _summary_html(ingested: IngestedBatch) -> str:
@@ -129,27 +153,26 @@ def ingest_batch(
 
     The input is `batch_file` (CSV or parquet: Adult columns plus user_id and
     event_timestamp, `class` optional; or a labels-only file: user_id, event_timestamp,
-    class), else the synthetic day before `run_time` (the backfill up to it on the first
-    run). Invalid rows, rows from the future and rows that contradict earlier batches go
+    class), else the files of the day before `run_time` in cfg.landing_folder, else that
+    synthetic day (the backfill up to it on the first run). Invalid rows, rows from the future and rows that contradict earlier batches go
     to the quarantine with their reason.
     """
     now = run_time_or_now(run_time)
     root = offline_store_uri()
-    ids, new, summaries, sources, hashes, erased = [], [], [], [], [], 0
-    for kind, frame, sha256, source in _inputs(batch_file, now, root, cfg):
+    inputs = _inputs(batch_file, now, root, cfg)
+    ids, new, summaries, erased = [], [], [], 0
+    for kind, frame, sha256, source in inputs:
         batch_id, written, summary, dropped = _ingest(root, kind, frame, sha256, source, now, cfg)
         erased += dropped
         ids.append(batch_id)
-        sources.append(source)
-        hashes.append(sha256)
         if written:
             new.append(batch_id)
         if summary is not None:
             summaries.append(summary)
     ingested = IngestedBatch(
         run_time=now.isoformat(),
-        source=sources[0],
-        sha256=hashes[0],
+        source=inputs[0][3] if inputs else f"nothing landed in {cfg.landing_folder}",
+        sha256=inputs[0][2] if inputs else "",
         batch_ids=ids,
         new_batch_ids=new,
         validations=summaries,

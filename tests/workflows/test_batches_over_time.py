@@ -241,3 +241,22 @@ def test_features_are_true_when_read_offline_online_and_in_batch(daily_runs):
             assert not wrong, f"user {user} at {as_of}: (online, batch) {wrong}"
         assert at_as_of.loc[scoreable, HISTORY_FEATURES].notna().any().all()
     assert checked > 100
+
+
+def test_a_scheduled_run_ingests_its_day_from_the_landing_folder_once(batch_files, tmp_path_factory):
+    from tasks.config import FeaturePipelineConfig
+    from workflows.feature_pipeline import feature_pipeline
+
+    root, mp = _own_store(tmp_path_factory, "landing", db=9)
+    landing = root / "landing"
+    landing.mkdir()
+    (landing / "2026-06-30.csv").write_bytes(batch_files["A"].read_bytes())
+    (landing / "2026-06-29.csv").write_bytes(batch_files["D"].read_bytes())  # another day's: not taken
+    cfg = FeaturePipelineConfig(landing_folder=str(landing))
+    try:
+        first = feature_pipeline(run_time=pd.Timestamp(RUN_TIME).to_pydatetime(), cfg=cfg)
+        again = feature_pipeline(run_time=pd.Timestamp(RUN_TIME).to_pydatetime(), cfg=cfg)
+    finally:
+        mp.undo()
+    assert first.tables.rows["demographic"] == len(pd.read_csv(batch_files["A"]))
+    assert again.tables.unchanged and again.tables.version == first.tables.version
