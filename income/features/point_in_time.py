@@ -148,7 +148,7 @@ def _carried(entity_rows: pd.DataFrame) -> list[str]:
 
 
 def point_in_time_features(
-    store, entity_rows: pd.DataFrame, engine: str | None = None, spark=None
+    store, entity_rows: pd.DataFrame, engine: str | None = None, spark=None, feature_set=None
 ) -> pd.DataFrame:
     """Each entity row with every feature of `income_v1` as of its own time, one row per entity row.
 
@@ -157,7 +157,9 @@ def point_in_time_features(
     (INCOME_TRAINING_ENGINE, default "asof"), "asof" (DuckDB ASOF JOINs planned from the
     registry), or "feast" / the store's offline store type (INCOME_OFFLINE_ENGINE: Feast's
     own `get_historical_features`). `spark`: the session the Flyte task runs in, for the
-    Feast Spark store (it joins in the active session).
+    Feast Spark store (it joins in the active session). `feature_set`: an older retained
+    version (income.features.offline_store.FeatureSet) to read instead of the one the
+    registry serves, engine "asof" only: how a past training set is rebuilt.
     """
     configured = store.config.offline_store.type
     engine = engine or os.environ.get(JOIN_ENGINE_VARIABLE) or DEFAULT_JOIN_ENGINE
@@ -171,7 +173,10 @@ def point_in_time_features(
     types = _feature_types(store)
     if engine == ASOF:
         # Arrow gives None for a missing string already.
-        return _canonical_output(_asof_join(store, entity_df), entity_df, types, nan_strings=False)
+        joined = _asof_join(store, entity_df, feature_set)
+        return _canonical_output(joined, entity_df, types, nan_strings=False)
+    if feature_set is not None:
+        raise ValueError("reading another feature set version needs engine 'asof'")
     if engine == "spark" and spark is not None:
         # Feast's Spark store compares timestamps as strings rendered in UTC.
         spark.conf.set("spark.sql.session.timeZone", "UTC")
@@ -185,7 +190,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _asof_join(store, entity_rows: pd.DataFrame) -> pd.DataFrame:
+def _asof_join(store, entity_rows: pd.DataFrame, feature_set=None) -> pd.DataFrame:
     """Feast's point-in-time semantics as DuckDB ASOF LEFT JOINs, one per view of the service.
 
     ASOF picks each entity row's latest view row at or before its time; the TTL test after
@@ -199,7 +204,7 @@ def _asof_join(store, entity_rows: pd.DataFrame) -> pd.DataFrame:
     for i, projection in enumerate(service.feature_view_projections):
         view = store.get_feature_view(projection.name)
         source = view.batch_source
-        path = getattr(source, "path", None)
+        path = feature_set.uri(view.name) if feature_set is not None else getattr(source, "path", None)
         if not path or source.field_mapping or source.created_timestamp_column:
             raise NotImplementedError(
                 f"engine 'asof' reads plain parquet sources without field mapping or created "

@@ -11,16 +11,18 @@ from income.features.point_in_time import in_time_order
 LABEL_COLUMNS = [ENTITY_KEY, TIMESTAMP, LABEL]
 
 
-def read_labels(offline_root: str, known_by: pd.Timestamp | None = None) -> pd.DataFrame:
+def read_labels(offline_root: str, known_by: pd.Timestamp | None = None, feature_set=None) -> pd.DataFrame:
     """The label table of the published feature set under `offline_root`, sorted by time and user.
 
     `known_by`: only the labels that had arrived by then (arrived_at <= known_by) for
     records of that time or earlier, as a training run scheduled then would have seen them.
+    `feature_set`: a retained older version to read instead of the published one.
     """
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    dataset = ds.dataset(current(offline_root).uri(LABEL_TABLE), format="parquet", partitioning="hive")
+    source = feature_set or current(offline_root)
+    dataset = ds.dataset(source.uri(LABEL_TABLE), format="parquet", partitioning="hive")
     matured = None
     if known_by is not None and ARRIVED_AT in dataset.schema.names:
         when = (

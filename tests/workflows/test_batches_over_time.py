@@ -189,14 +189,19 @@ def test_features_are_true_when_read_offline_online_and_in_batch(daily_runs):
     from income.features.feature_store import FEATURE_SERVICE, get_store
     from income.features.point_in_time import point_in_time_features
     from income.inference.batch_features import features_as_of
+    from income.training.fingerprint import fingerprint
+    from income.training.labels import read_labels
+    from income.training.training_set import join_training_set, rebuild_training_set
 
     root, cfg, times, run = daily_runs
     rng = np.random.default_rng(3)
     features = [n for view in FEATURE_VIEWS.values() for n in view.feature_names]
-    checked = 0
+    checked, training_sets = 0, {}
     for t in times:
         outcome = run(t)
         store = get_store()
+        labels = read_labels(str(root / "offline_store"))
+        training_sets[outcome.tables.version] = fingerprint(join_training_set(store, labels))["sha256"]
         as_of = pd.Timestamp(outcome.tables.as_of)
         records = batches.read_bronze(str(root / "offline_store"), batches.RECORDS)
         users = np.sort(records[ENTITY_KEY].unique())
@@ -241,6 +246,14 @@ def test_features_are_true_when_read_offline_online_and_in_batch(daily_runs):
             assert not wrong, f"user {user} at {as_of}: (online, batch) {wrong}"
         assert at_as_of.loc[scoreable, HISTORY_FEATURES].notna().any().all()
     assert checked > 100
+
+    # A training set can be rebuilt from a retained version (the newest 3 are kept), not from a removed one.
+    versions = list(training_sets)
+    for version in versions[-3:]:
+        rebuilt = rebuild_training_set(store, str(root / "offline_store"), version)
+        assert fingerprint(rebuilt)["sha256"] == training_sets[version], version
+    with pytest.raises(FileNotFoundError):
+        rebuild_training_set(store, str(root / "offline_store"), versions[0])
 
 
 def test_a_scheduled_run_ingests_its_day_from_the_landing_folder_once(batch_files, tmp_path_factory):
