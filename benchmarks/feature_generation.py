@@ -5,12 +5,12 @@
 The input is `generate_records(records // 3 users, seed=7)` written once as parquet (about
 three records per user, so about N rows; reused while it matches). Each path runs in a
 fresh process on that file and writes the five tables (demographic, relationship,
-occupation, history, labels) as parquet partitioned by event year:
+occupation, history, labels) as parquet partitioned by event month:
 
 - spark: a local 2-core SparkSession, `build_feature_tables` and `write_table` for every
   table, which is what the pipeline's build_features task does;
 - duckdb: the same five tables in SQL, with the history window semantics of
-  spark_jobs/history.py, written by `COPY ... TO ... (PARTITION_BY event_year)`.
+  spark_jobs/history.py, written by `COPY ... TO ... (PARTITION_BY event_month)`.
 
 Time is read + compute + write, end to end; JVM start-up (and DuckDB's connect) is
 reported apart. Peak memory is the child's ru_maxrss, plus the JVM's own peak (VmHWM)
@@ -44,10 +44,11 @@ from income.data.schema import (
     LABEL_SOURCE,
     LABEL_TABLE,
     LOW_INCOME,
+    PARTITION_COLUMN,
     TIMESTAMP,
     VIEW_ATTRIBUTES,
 )
-from income.features.offline_store import PARTITION_COLUMN, current
+from income.features.offline_store import current
 
 MODULE = "benchmarks.feature_generation"
 SEED = 7
@@ -128,9 +129,9 @@ def spark_child(raw: Path, out: Path) -> None:
 
 
 def duckdb_queries(window_micros: int) -> dict[str, str]:
-    """SELECTs over the view `raw` giving the five tables, each with its event_year column."""
+    """SELECTs over the view `raw` giving the five tables, each with its event_month column."""
     key = f"{ENTITY_KEY}, {TIMESTAMP}"
-    year = f"year({TIMESTAMP}) AS {PARTITION_COLUMN}"
+    year = f"CAST(year({TIMESTAMP}) * 100 + month({TIMESTAMP}) AS INTEGER) AS {PARTITION_COLUMN}"
     queries = {
         view: f"SELECT {key}, {', '.join(attributes)}, {year} FROM raw"
         for view, attributes in VIEW_ATTRIBUTES.items()
@@ -170,6 +171,7 @@ def duckdb_queries(window_micros: int) -> dict[str, str]:
         SELECT {key},
             CAST(CASE WHEN {LABEL_SOURCE} = '{HIGH_INCOME}' THEN 1
                       WHEN {LABEL_SOURCE} = '{LOW_INCOME}' THEN 0 END AS BIGINT) AS {LABEL},
+            CAST(NULL AS TIMESTAMPTZ) AS arrived_at,
             {year}
         FROM raw WHERE {LABEL_SOURCE} IS NOT NULL
     """
@@ -185,7 +187,7 @@ def duckdb_child(raw: Path, out: Path) -> None:
     started = time.perf_counter()
     con = duckdb.connect()
     con.execute(f"SET threads = {CORES}")
-    con.execute("SET TimeZone = 'UTC'")  # event_year of a timestamptz, as Spark's session zone
+    con.execute("SET TimeZone = 'UTC'")  # event_month of a timestamptz, as Spark's session zone
     con.execute(f"SET temp_directory = '{out}/_spill'")
     startup = time.perf_counter() - started
 

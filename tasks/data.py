@@ -154,8 +154,9 @@ def ingest_batch(
     The input is `batch_file` (CSV or parquet: Adult columns plus user_id and
     event_timestamp, `class` optional; or a labels-only file: user_id, event_timestamp,
     class), else the files of the day before `run_time` in cfg.landing_folder, else that
-    synthetic day (the backfill up to it on the first run). Invalid rows, rows from the future and rows that contradict earlier batches go
-    to the quarantine with their reason.
+    synthetic day (the backfill up to it on the first run). Invalid rows, rows from the
+    future and rows that contradict earlier batches go to the quarantine with their reason;
+    rows about forgotten users are dropped (income.data.erasure).
     """
     now = run_time_or_now(run_time)
     root = offline_store_uri()

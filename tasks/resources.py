@@ -25,7 +25,6 @@ LONG = timedelta(hours=2)
 VALKEY_SECRET = Secret(group="income", key="valkey-password", mount_requirement=Secret.MountType.ENV_VAR)
 
 # Bump a task's cache version whenever its logic changes, so old cached outputs are not reused.
-RAW_RECORDS_CACHE = "1"
 TRIALS_CACHE = "1"
 
 
@@ -53,7 +52,6 @@ __all__ = [
     "SHORT",
     "LONG",
     "SPARK_CONF",
-    "RAW_RECORDS_CACHE",
     "TRIALS_CACHE",
     "VALKEY_SECRET",
     "spark_task",
