@@ -146,9 +146,10 @@ def clone_table(source_uri: str, target_uri: str) -> None:
     selector = pafs.FileSelector(source, recursive=True)
     local = isinstance(filesystem, pafs.LocalFileSystem)
     for info in filesystem.get_file_info(selector):
-        if info.type != pafs.FileType.File or "/." in info.path or "/_" in info.path:
+        relative = info.path[len(source) :]
+        if info.type != pafs.FileType.File or "/." in relative or "/_" in relative:
             continue  # hidden and bookkeeping files (_SUCCESS, .crc) are not data
-        destination = target + info.path[len(source) :]
+        destination = target + relative
         filesystem.create_dir(destination.rsplit("/", 1)[0], recursive=True)
         if local:
             os.link(info.path, destination)

@@ -132,11 +132,12 @@ def test_a_spark_table_is_partitioned_by_event_month(spark, tmp_path):
 def test_a_clone_rewrites_only_the_partitions_given_and_leaves_the_previous_version_alone(spark, tmp_path):
     from pyspark.sql import functions as F
 
-    root = str(tmp_path)
-    january = spark.createDataFrame(frame([1, 2]))
-    february = january.withColumn(TIMESTAMP, F.col(TIMESTAMP) + F.expr("INTERVAL 40 DAYS"))
-    first = write_table(january.unionByName(february), root, new_version(), "demographic")
-    changed = february.withColumn("age", F.lit(99))
+    store = tmp_path / ".runtime" / "offline_store"  # a hidden folder, like the demo's
+    root = str(store)
+    june = spark.createDataFrame(frame([1, 2]))
+    july = june.withColumn(TIMESTAMP, F.col(TIMESTAMP) + F.expr("INTERVAL 40 DAYS"))
+    first = write_table(june.unionByName(july), root, new_version(), "demographic")
+    changed = july.withColumn("age", F.lit(99))
 
     second = write_table(changed, root, new_version(), "demographic", clone_of=first.uri)
 
@@ -149,5 +150,5 @@ def test_a_clone_rewrites_only_the_partitions_given_and_leaves_the_previous_vers
         99,
     ]
     # June's files are shared (hard links), not copied.
-    old = next((tmp_path / "versions").glob("*/demographic/event_month=202506/*.parquet"))
+    old = next((store / "versions").glob("*/demographic/event_month=202506/*.parquet"))
     assert old.stat().st_nlink == 2
