@@ -193,8 +193,9 @@ def auc_figure(table: pd.DataFrame, drift_day: int | None, lag_days: int, window
     ax.scatter(
         trained["day"], trained["challenger_auc"], marker="x", color="#6a1b9a", label="challenger (gate test)"
     )
+    compared = trained[trained["champion_gate_auc"] >= 0]  # -1: there was no champion to compare
     ax.scatter(
-        trained["day"], trained["champion_gate_auc"], marker="+", color="#555", label="champion (gate test)"
+        compared["day"], compared["champion_gate_auc"], marker="+", color="#555", label="champion (gate test)"
     )
     _mark_drift(ax, drift_day)
     if drift_day is not None:
@@ -203,6 +204,7 @@ def auc_figure(table: pd.DataFrame, drift_day: int | None, lag_days: int, window
         )
     _mark_promotions(ax, table)
     title = f"Champion ROC AUC on labels of records {lag_days}–{lag_days + window_days} days old"
+    ax.set_ylim(max(0.5, float(np.nanmin([table["auc_matured"].min(), 1.0])) - 0.05), 1.0)
     return _finish(ax, title, "ROC AUC")
 
 
