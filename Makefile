@@ -71,7 +71,7 @@ adult: up ## Features and training on the real UCI Adult CSV, kept apart in .run
 	$(VENV)/bin/pyflyte run workflows/training_pipeline.py training_pipeline && $(PY) -m income.summary
 
 DAYS ?= 90
-simulate: up ## DAYS of operation on the synthetic world, drift included: .runtime/reports/timeline.html (90 days: ~N min).
+simulate: up ## DAYS of operation on the synthetic world, drift included: .runtime/reports/timeline.html (its own runtime: .runtime/simulation, Valkey db 2).
 	@$(RUN) $(PY) -m workflows.simulate --days $(DAYS)
 
 mlflow-ui: setup ## The MLflow UI on the local tracking store (http://127.0.0.1:5000).
