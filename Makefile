@@ -8,7 +8,7 @@ UV := .tools/bin/uv
 # Local runs read .runtime/env; Flyte's local cache stays off (its entries point into /tmp).
 RUN := set -a; [ -f .runtime/env ] && . .runtime/env; set +a; export FLYTE_LOCAL_CACHE_ENABLED=false SPARK_LOCAL_IP=127.0.0.1 PYTHONWARNINGS=ignore::DeprecationWarning;
 
-.PHONY: setup up down status demo test lint bench adult mlflow-ui feast-ui rollback image register package lineage report clean
+.PHONY: setup up down status demo test lint bench adult simulate mlflow-ui feast-ui rollback image register package lineage report clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -69,6 +69,10 @@ adult: up ## Features and training on the real UCI Adult CSV, kept apart in .run
 		MLFLOW_ARTIFACTS_DESTINATION=$(ADULT)/mlflow/artifacts; \
 	$(VENV)/bin/pyflyte run workflows/feature_pipeline.py feature_pipeline --batch_file $(ADULT_CSV) && \
 	$(VENV)/bin/pyflyte run workflows/training_pipeline.py training_pipeline && $(PY) -m income.summary
+
+DAYS ?= 90
+simulate: up ## DAYS of operation on the synthetic world, drift included: .runtime/reports/timeline.html (its own runtime: .runtime/simulation, Valkey db 2).
+	@$(RUN) $(PY) -m workflows.simulate --days $(DAYS)
 
 mlflow-ui: setup ## The MLflow UI on the local tracking store (http://127.0.0.1:5000).
 	@$(RUN) $(VENV)/bin/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/.runtime/mlflow/mlflow.db}" \

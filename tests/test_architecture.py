@@ -26,6 +26,7 @@ ALLOWED = {
     },
     "income.summary": {"income"},  # the demo's closing summary reads every room
     "income.overview": {"income"},  # so does the overview page
+    "income.timeline": {"income"},  # and the simulation's timeline report
     "spark_jobs": {"income.data", "spark_jobs"},
     "feature_repo": {"income.platform", "income.data", "income.features"},
     "serving": {"income", "serving"},
