@@ -10,8 +10,11 @@ class FeaturePipelineConfig:
     # The synthetic world a run without a batch file draws its day from (income.data.synthetic).
     users: int = 20_000  # synthetic users (~3 records each)
     seed: int = 7
-    start: str = "2023-07-01"  # synthetic survey period: recent enough that most users are
-    end: str = "2026-06-30"  # within the views' 730-day TTL when scoring "as of now"
+    # The synthetic world's survey period. It runs past today: a run ingests what happened
+    # before its run time (the backfill on the first run, then one day per run), so features
+    # "as of now" describe a living population, as they would in production.
+    start: str = "2024-01-01"
+    end: str = "2027-12-31"
     label_share: float = 0.6  # share of records whose income is ever observed
     label_lag_days: int = 28  # outcomes arrive this long after the record they belong to
     drift_start: str = ""  # ISO date from which the world drifts (occupation mix, hours); "" none

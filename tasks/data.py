@@ -19,7 +19,7 @@ from income.platform.lineage import content_hash
 from income.platform.settings import offline_store_uri
 from tasks.config import FeaturePipelineConfig
 from tasks.decks import show
-from tasks.resources import LARGE, LONG, MEDIUM
+from tasks.resources import DECK_FIELDS, LARGE, LONG, MEDIUM
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ def _summary_html(ingested: IngestedBatch) -> str:
     )
 
 
-@task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2, enable_deck=True)
+@task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2, enable_deck=True, deck_fields=DECK_FIELDS)
 def ingest_batch(
     run_time: datetime | None, batch_file: FlyteFile | None, cfg: FeaturePipelineConfig
 ) -> IngestedBatch:

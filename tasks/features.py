@@ -37,7 +37,7 @@ from tasks.config import FeaturePipelineConfig
 from tasks.data import IngestedBatch
 from tasks.decks import show
 from tasks.execution import execution_id
-from tasks.resources import LONG, MEDIUM, SMALL, VALKEY_SECRET, spark_task
+from tasks.resources import DECK_FIELDS, LONG, MEDIUM, SMALL, VALKEY_SECRET, spark_task
 
 
 @dataclass(frozen=True)
@@ -120,9 +120,14 @@ def build_features(ingested: IngestedBatch, cfg: FeaturePipelineConfig) -> Featu
         )
         show("Feature tables", _tables_html(tables))
         return tables
-    records = _bronze(spark, [b.uri for b in record_batches]).select(*RAW_COLUMNS, ARRIVED_AT, "_batch")
+    # Every table reads the raw history: read it once.
+    records = (
+        _bronze(spark, [b.uri for b in record_batches]).select(*RAW_COLUMNS, ARRIVED_AT, "_batch").cache()
+    )
     label_rows = (
-        _bronze(spark, [b.uri for b in label_batches]).select(*LABEL_ONLY_COLUMNS, ARRIVED_AT, "_batch")
+        _bronze(spark, [b.uri for b in label_batches])
+        .select(*LABEL_ONLY_COLUMNS, ARRIVED_AT, "_batch")
+        .cache()
         if label_batches
         else None
     )
@@ -164,6 +169,9 @@ def build_features(ingested: IngestedBatch, cfg: FeaturePipelineConfig) -> Featu
         )
         written = [write_table(table, root, version, name) for name, table in built.items()]
         changed_uri, changed = None, -1
+    records.unpersist()
+    if label_rows is not None:
+        label_rows.unpersist()
     sealed = seal(
         root,
         version,
@@ -212,7 +220,13 @@ def _changed_users(feature_set) -> list[int] | None:
 
 
 @task(
-    requests=SMALL, limits=MEDIUM, timeout=LONG, retries=2, enable_deck=True, secret_requests=[VALKEY_SECRET]
+    requests=SMALL,
+    limits=MEDIUM,
+    timeout=LONG,
+    retries=2,
+    enable_deck=True,
+    deck_fields=DECK_FIELDS,
+    secret_requests=[VALKEY_SECRET],
 )
 def publish_features(
     tables: FeatureTables, ingested: IngestedBatch, cfg: FeaturePipelineConfig

@@ -21,7 +21,7 @@ from income.platform.files import remove_rows
 from income.platform.settings import ValkeySettings, offline_store_uri, runtime_dir
 from tasks.decks import show
 from tasks.execution import execution_id
-from tasks.resources import LONG, MEDIUM, SMALL, VALKEY_SECRET
+from tasks.resources import DECK_FIELDS, LONG, MEDIUM, SMALL, VALKEY_SECRET
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,13 @@ def forget_everywhere(user_ids: list[int], predictions_uri: str = "") -> dict[st
 
 
 @task(
-    requests=SMALL, limits=MEDIUM, timeout=LONG, retries=2, enable_deck=True, secret_requests=[VALKEY_SECRET]
+    requests=SMALL,
+    limits=MEDIUM,
+    timeout=LONG,
+    retries=2,
+    enable_deck=True,
+    deck_fields=DECK_FIELDS,
+    secret_requests=[VALKEY_SECRET],
 )
 def forget(user_ids: FlyteFile, predictions_uri: str = "") -> ForgetReport:
     """Erase the users listed in `user_ids` (CSV or parquet with a user_id column) from every store.

@@ -7,13 +7,15 @@ from datetime import datetime
 from typing import NamedTuple
 
 import mlflow
+import numpy as np
 import pandas as pd
 from flytekit import StructuredDataset, current_context, task
 
+from income.data.schema import ENTITY_KEY, TIMESTAMP
 from income.features.feature_store import FEATURE_SERVICE, get_store, published_feature_set
-from income.features.offline_store import current_or_none
+from income.features.offline_store import current
 from income.inference.as_of import as_of_label, parse_as_of
-from income.inference.batch_features import features_as_of, spark_feature_schema
+from income.inference.batch_features import census_age_days, features_as_of, spark_feature_schema
 from income.inference.batch_scoring import score_and_write
 from income.inference.contract import check_contract
 from income.inference.drift import DriftSummary, drift_report
@@ -29,7 +31,7 @@ from income.training.model import CATEGORICAL, FEATURES, NUMERIC
 from income.training.registry import CHAMPION
 from tasks.decks import show
 from tasks.execution import execution_id
-from tasks.resources import LARGE, LONG, MEDIUM, spark_task
+from tasks.resources import DECK_FIELDS, LARGE, LONG, MEDIUM, spark_task
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,22 @@ def score_batch(cfg: ScoringConfig, run_time: datetime | None = None) -> ScoredB
     return ScoredBatch(summary=summary, features=StructuredDataset(dataframe=features))
 
 
-@task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2, enable_deck=True)
+def reference_snapshot(store, training_set_uri: str) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """The drift reference: the training set's users as they were at its latest label time.
+
+    Like with like: the batch is a snapshot of the population as of one moment, so the
+    reference is one too (each training row, taken at its own label time, would show every
+    user just after a survey answer: window counts never 0, features never old), and both
+    read the same restated features (window features decay as time passes).
+    """
+    training_set = pd.read_parquet(training_set_uri, columns=[ENTITY_KEY, TIMESTAMP])
+    reference_time = pd.Timestamp(training_set[TIMESTAMP].max())
+    users = pd.DataFrame({ENTITY_KEY: np.unique(training_set[ENTITY_KEY].to_numpy())})
+    snapshot = features_as_of(store, users, reference_time)
+    return split_scoreable(snapshot, service_views(store, FEATURE_SERVICE)).scored, reference_time
+
+
+@task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2, enable_deck=True, deck_fields=DECK_FIELDS)
 def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftSummary:
     """PSI / KS of the batch's features and predictions against the champion's training set; MLflow + Deck."""
     configure()
@@ -141,11 +158,17 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
         )
     as_of = parse_as_of(scoring.as_of)
     label = as_of_label(as_of)
-    reference = pd.read_parquet(scoring.training_set_uri)
+    store = get_store()
+    reference, reference_time = reference_snapshot(store, scoring.training_set_uri)
     model = mlflow.pyfunc.load_model(f"models:/{scoring.model_name}/{scoring.model_version}")
     reference_predictions = model.predict(reference[FEATURES])
     batch = features.open(pd.DataFrame).all()  # the scored users only
     predictions = read_predictions(scoring.predictions_root, as_of)
+    published = current(offline_store_uri())
+    staleness = {
+        "reference": census_age_days(published, reference[ENTITY_KEY], reference_time),
+        "batch": census_age_days(published, batch[ENTITY_KEY], as_of),
+    }
     result = drift_report(
         reference,
         batch,
@@ -153,10 +176,18 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
         predictions["probability"].to_numpy(),
         NUMERIC,
         CATEGORICAL,
-        title=f"Drift: batch as of {scoring.as_of} vs training set",
+        title=f"Drift: the population as of {scoring.as_of} vs as of the training set",
         context={
             "model": f"{scoring.model_name} v{scoring.model_version}",
-            "reference": f"{scoring.training_set_uri} ({len(reference):,} rows)",
+            "reference": (
+                f"the training set's scoreable users as of its latest label, {reference_time.isoformat()} "
+                f"({len(reference):,} users; {scoring.training_set_uri})"
+            ),
+            "staleness (days since the latest census record; not drift)": "; ".join(
+                f"{side}: median {np.nanmedian(ages):.0f}, p90 {np.nanpercentile(ages, 90):.0f}"
+                for side, ages in staleness.items()
+                if np.isfinite(ages).any()
+            ),
             "batch": f"{scoring.path} ({len(batch):,} scored users, {scoring.population})",
             "not scored": scoring.unscored_reason,
         },
@@ -189,8 +220,7 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
         )
         mlflow.log_artifact(str(path), artifact_path="drift")
     show("Drift", result.html)
-    published = current_or_none(offline_store_uri())
-    upstream = lineage.read_manifest(published.folder) if published else {}
+    upstream = lineage.read_manifest(published.folder)
     lineage.record(
         "batch_scoring",
         flyte_execution_id=execution_id(),

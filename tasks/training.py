@@ -10,6 +10,7 @@ import mlflow
 import pandas as pd
 from flytekit import task
 
+from income.data.schema import TIMESTAMP
 from income.features.feature_store import (
     FEATURE_SERVICE,
     definitions_version,
@@ -31,7 +32,7 @@ from income.training.training_set import join_training_set, save_training_set
 from income.training.trials import SearchConfig, Splits, TrialResult, TrialSpec, make_trial_specs, run_trial
 from tasks.decks import show
 from tasks.execution import execution_id
-from tasks.resources import LARGE, LONG, MEDIUM, SHORT, SMALL, TRIALS_CACHE
+from tasks.resources import DECK_FIELDS, LARGE, LONG, MEDIUM, SHORT, SMALL, TRIALS_CACHE
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class TrainingConfig:
     valid_share: float = 0.15  # later labels for model selection
     test_share: float = 0.15  # latest labels for the final evaluation and the promotion gate
     promotion_margin: float = 0.001  # test ROC AUC the challenger must gain over the champion
+    # Train on the labels of records from the last `window_days` before as_of (0: all of them):
+    # a shorter window lets a retrain follow a world that changed, at the cost of less data.
+    window_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,11 @@ def build_training_set(cfg: TrainingConfig, as_of: datetime | None = None) -> Tr
     root = offline_store_uri()
     published = published_feature_set(store)  # labels and features from one version, or a clear error
     labels = read_labels(root, known_by=pd.Timestamp(as_of) if as_of is not None else None)
+    if cfg.window_days and len(labels):
+        since = (pd.Timestamp(as_of) if as_of is not None else labels[TIMESTAMP].max()) - pd.Timedelta(
+            days=cfg.window_days
+        )
+        labels = labels[labels[TIMESTAMP] >= since].reset_index(drop=True)
     upstream = lineage.as_tags(lineage.read_manifest(published.folder))
     definitions = definitions_version()
     started = time.perf_counter()
@@ -160,7 +169,7 @@ def _leaderboard(results: list[TrialResult | None], best_run_id: str, mark: str)
     return table, leaderboard_figure(trials, best_run_id, mark)
 
 
-@task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2, enable_deck=True)
+@task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2, enable_deck=True, deck_fields=DECK_FIELDS)
 def select_and_register(
     training_set: TrainingSet, results: list[TrialResult | None], cfg: TrainingConfig
 ) -> TrainingOutcome:

@@ -45,13 +45,16 @@ class SimulationConfig:
     start: str = "2026-01-01"  # day 0; the world begins a year earlier
     users: int = 20_000  # the demo's size
     seed: int = 7
-    drift_day: int = 30  # the world drifts from this day on (< 0: never)
+    # The world drifts from this day on (< 0: never). Its labels arrive label_lag_days later,
+    # and a retrain can only learn the new world once they make up much of its window.
+    drift_day: int = 14
     label_lag_days: int = 28
     trials: int = 2  # per retraining (production default: SearchConfig.n_trials, 16)
     families: tuple[str, ...] = ("xgboost",)  # the production winner; the search draws depth, rate...
     trial_params_json: str = '{"xgboost": {"n_estimators": 150}}'  # pinned: a fit in seconds
     decks: bool = False  # flytekit's Decks (its Dependencies deck runs pip twice per task)
     train_every: int = 7  # retrain on days divisible by this (0: day 0 only)
+    training_window_days: int = 90  # retrain on the labels of the last 90 days of records
     scoring_partitions: int = 0  # 0: Spark's default parallelism
     auc_window_days: int = 7  # the champion's AUC on the labels of this many days of records
     valkey_db: int = 2  # never the demo's 0
@@ -77,7 +80,8 @@ class SimulationConfig:
                 seed=self.seed + day,
                 families=list(self.families),
                 fixed_params_json=self.trial_params_json,
-            )
+            ),
+            window_days=self.training_window_days,
         )
 
     def trains_on(self, day: int) -> bool:
@@ -331,6 +335,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--drift-day", type=int, default=defaults.drift_day, help="< 0: no drift")
     parser.add_argument("--trials", type=int, default=defaults.trials)
     parser.add_argument("--train-every", type=int, default=defaults.train_every)
+    parser.add_argument(
+        "--training-window", type=int, default=defaults.training_window_days, help="days of labels; 0: all"
+    )
     parser.add_argument("--valkey-db", type=int, default=defaults.valkey_db)
     parser.add_argument("--decks", action="store_true", help="render flytekit's Decks (slower)")
     args = parser.parse_args(argv)
@@ -341,6 +348,7 @@ def main(argv: list[str] | None = None) -> None:
         drift_day=args.drift_day,
         trials=args.trials,
         train_every=args.train_every,
+        training_window_days=args.training_window,
         valkey_db=args.valkey_db,
         decks=args.decks,
     )

@@ -157,6 +157,17 @@ def clone_table(source_uri: str, target_uri: str) -> None:
             filesystem.copy_file(info.path, destination)
 
 
+def count_rows(uri: str) -> int:
+    """Rows of a parquet table folder, from the files' footers (no data read)."""
+    import pyarrow.dataset as ds
+
+    filesystem, path = filesystem_and_path(uri)
+    try:
+        return ds.dataset(path, filesystem=filesystem, format="parquet", partitioning="hive").count_rows()
+    except FileNotFoundError:
+        return 0
+
+
 def write_table(df, root: str, version: str, name: str, clone_of: str | None = None) -> TableInfo:
     """Write the Spark DataFrame `df` as table `name` of `version`, partitioned by event month.
 
@@ -172,6 +183,8 @@ def write_table(df, root: str, version: str, name: str, clone_of: str | None = N
     if PARTITION_COLUMN not in df.columns:
         df = df.withColumn(PARTITION_COLUMN, (F.year(TIMESTAMP) * 100 + F.month(TIMESTAMP)).cast("int"))
     spark = df.sparkSession
+    # One file per month partition, not one per month per shuffle partition.
+    df = df.repartition(PARTITION_COLUMN)
     if clone_of is not None:
         clone_table(clone_of, uri)
         (
@@ -182,7 +195,7 @@ def write_table(df, root: str, version: str, name: str, clone_of: str | None = N
         )
     else:
         df.write.mode("errorifexists").partitionBy(PARTITION_COLUMN).parquet(uri)
-    rows = spark.read.schema(df.schema).parquet(uri).count()
+    rows = count_rows(uri)
     if rows == 0:
         spark.createDataFrame([], df.schema).coalesce(1).write.mode("overwrite").parquet(uri)
     return TableInfo(name=name, uri=uri, rows=rows)
