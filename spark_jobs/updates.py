@@ -92,7 +92,7 @@ def update_feature_tables(
         .cache()
     )
     users = F.broadcast(since.select(ENTITY_KEY))
-    their_records = records.join(users, ENTITY_KEY, "left_semi")
+    their_records = records.join(users, ENTITY_KEY, "left_semi").cache()  # read by three windows
     restated = (
         history_features(their_records, as_of)
         .join(F.broadcast(since), ENTITY_KEY)

@@ -140,8 +140,20 @@ def build_features(ingested: IngestedBatch, cfg: FeaturePipelineConfig) -> Featu
                 frame = frame.withColumn(PARTITION_COLUMN, event_month(F.col(TIMESTAMP)))
             return frame
 
-        fresh = records.where(F.col("_batch").isin(new))
-        fresh_labels = label_rows.where(F.col("_batch").isin(new)) if label_rows is not None else None
+        # The new batches from their own files: filtering every row on a column derived from
+        # the file name would scan the whole history once more per use.
+        new_records = [b.uri for b in record_batches if b.batch_id in new]
+        new_labels = [b.uri for b in label_batches if b.batch_id in new]
+        fresh = (
+            _bronze(spark, new_records).select(*RAW_COLUMNS, ARRIVED_AT, "_batch")
+            if new_records
+            else records.limit(0)
+        )
+        fresh_labels = (
+            _bronze(spark, new_labels).select(*LABEL_ONLY_COLUMNS, ARRIVED_AT, "_batch")
+            if new_labels
+            else None
+        )
         update = update_feature_tables(
             records.drop("_batch"),
             fresh.drop("_batch"),

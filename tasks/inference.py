@@ -133,16 +133,21 @@ def score_batch(cfg: ScoringConfig, run_time: datetime | None = None) -> ScoredB
 
 
 def reference_snapshot(store, training_set_uri: str) -> tuple[pd.DataFrame, pd.Timestamp]:
-    """The drift reference: the training set's users as they were at its latest label time.
+    """The drift reference: the scoreable population as it was at the training set's latest label.
 
     Like with like: the batch is a snapshot of the population as of one moment, so the
-    reference is one too (each training row, taken at its own label time, would show every
-    user just after a survey answer: window counts never 0, features never old), and both
-    read the same restated features (window features decay as time passes).
+    reference is one too. Each training row, taken at its own label time, would show every
+    user just after a survey answer (window counts never 0, features never old), and the
+    training users alone are the recently active ones when training uses a window; both
+    snapshots read the same restated features (window features decay as time passes).
     """
-    training_set = pd.read_parquet(training_set_uri, columns=[ENTITY_KEY, TIMESTAMP])
+    import pyarrow.dataset as ds
+
+    training_set = pd.read_parquet(training_set_uri, columns=[TIMESTAMP])
     reference_time = pd.Timestamp(training_set[TIMESTAMP].max())
-    users = pd.DataFrame({ENTITY_KEY: np.unique(training_set[ENTITY_KEY].to_numpy())})
+    demographic = current(offline_store_uri()).uri("demographic")
+    known = ds.dataset(demographic, format="parquet", partitioning="hive").to_table(columns=[ENTITY_KEY])
+    users = pd.DataFrame({ENTITY_KEY: np.unique(known.column(ENTITY_KEY).to_numpy())})
     snapshot = features_as_of(store, users, reference_time)
     return split_scoreable(snapshot, service_views(store, FEATURE_SERVICE)).scored, reference_time
 
@@ -180,8 +185,8 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
         context={
             "model": f"{scoring.model_name} v{scoring.model_version}",
             "reference": (
-                f"the training set's scoreable users as of its latest label, {reference_time.isoformat()} "
-                f"({len(reference):,} users; {scoring.training_set_uri})"
+                f"the scoreable population as of the training set's latest label, "
+                f"{reference_time.isoformat()} ({len(reference):,} users; {scoring.training_set_uri})"
             ),
             "staleness (days since the latest census record; not drift)": "; ".join(
                 f"{side}: median {np.nanmedian(ages):.0f}, p90 {np.nanpercentile(ages, 90):.0f}"

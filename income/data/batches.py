@@ -257,8 +257,10 @@ def _user_ids_of(column: pa.ChunkedArray) -> pa.Array:
 
 
 def _quarantine_files(root: str) -> list[tuple[pafs.FileSystem, str]]:
-    found = _files_under(f"{_root(root)}/quarantine")
-    return [(fs, path) for fs, path in found if path.endswith(".parquet") and "/." not in path]
+    folder = f"{_root(root)}/quarantine"
+    found = _files_under(folder)
+    below = len(filesystem_and_path(folder)[1])  # the root itself may sit in a hidden folder
+    return [(fs, path) for fs, path in found if path.endswith(".parquet") and "/." not in path[below:]]
 
 
 def remove_users(root: str, user_ids) -> int:

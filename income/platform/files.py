@@ -57,10 +57,12 @@ def parquet_files(uri: str) -> list[str]:
         return []
     found = filesystem.get_file_info(pafs.FileSelector(path, recursive=True))
     prefix = uri[: len(uri) - len(path)] if uri.endswith(path) else ""
+    # Hidden (temporary) files and folders are skipped below `uri` only: `uri` itself may
+    # well sit in a hidden folder (.runtime/).
     return sorted(
         prefix + f.path
         for f in found
-        if f.type == pafs.FileType.File and f.path.endswith(".parquet") and "/." not in f.path
+        if f.type == pafs.FileType.File and f.path.endswith(".parquet") and "/." not in f.path[len(path) :]
     )
 
 

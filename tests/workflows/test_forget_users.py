@@ -36,7 +36,7 @@ def forgotten(pipeline_env, champion, tmp_path_factory):
     from workflows.feature_pipeline import feature_pipeline
     from workflows.forget_users import forget_users
 
-    runtime = tmp_path_factory.mktemp("forget")
+    runtime = tmp_path_factory.mktemp("forget") / ".runtime"  # hidden, like the demo's
     mp = pytest.MonkeyPatch()
     mp.setenv("INCOME_RUNTIME", str(runtime))
     mp.setenv("INCOME_OFFLINE_STORE", str(runtime / "offline_store"))

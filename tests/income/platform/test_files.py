@@ -1,0 +1,19 @@
+"""Parquet files under a folder are found and rewritten whatever folder that one sits in."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from income.platform.files import parquet_files, remove_rows, write_parquet_atomically
+
+
+def test_files_under_a_hidden_folder_are_found_and_hidden_files_below_it_are_not(tmp_path):
+    root = tmp_path / ".runtime" / "store"
+    frame = pd.DataFrame({"user_id": pd.Series([1, 2, 3], dtype="int64")})
+    write_parquet_atomically(frame, str(root / "t" / "month=1" / "part-0.parquet"))
+    write_parquet_atomically(frame, str(root / "t" / ".staging" / "part-0.parquet"))
+
+    assert parquet_files(str(root)) == [str(root / "t" / "month=1" / "part-0.parquet")]
+    assert remove_rows(str(root), "user_id", [2]) == 1
+    assert pd.read_parquet(root / "t" / "month=1" / "part-0.parquet")["user_id"].tolist() == [1, 3]
+    assert pd.read_parquet(root / "t" / ".staging" / "part-0.parquet")["user_id"].tolist() == [1, 2, 3]
