@@ -1,4 +1,4 @@
-"""A daily batch on top of N records: the incremental feature run vs a full rebuild, publication and Valkey included.
+"""A daily batch on N records: the incremental feature run vs a full rebuild, publication and Valkey included.
 
     python -m benchmarks.incremental_features --records 10000000 --batch-share 0.01
 
@@ -44,6 +44,7 @@ CPU next to each figure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -51,6 +52,7 @@ import shutil
 import statistics
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -211,10 +213,8 @@ def _peak_mib(pid: int) -> float:
 
 def _reset_peak(pid: int) -> None:
     """Reset the process's peak resident size to its current one (Linux >= 4.0)."""
-    try:
+    with contextlib.suppress(OSError):
         Path(f"/proc/{pid}/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def written_rows(table_uris: list[str]) -> tuple[int, int]:
@@ -269,6 +269,47 @@ def run_path(name: str, ingested, cfg, jvm_pid: int, valkey_pid: int) -> dict:
         f"{rows:,} rows written; others {others.cores} cores"
     )
     return result
+
+
+# Where the profile's time is attributed: the project's functions and Spark's actions.
+PROFILED = ("/tasks/", "/spark_jobs/", "/income/", "pyspark/sql/readwriter.py", "pyspark/sql/dataframe.py")
+
+
+def profile_incremental(ingested, cfg, path: Path) -> list[dict]:
+    """The incremental run once more under cProfile; the project's and Spark's costliest calls."""
+    import cProfile
+    import pstats
+
+    from tasks.features import build_features, publish_features
+
+    _progress("incremental once more under cProfile (not timed) ...")
+    profiler = cProfile.Profile()
+    profiler.enable()
+    tables = build_features(ingested=ingested, cfg=cfg)
+    publish_features(tables=tables, ingested=ingested, cfg=cfg)
+    profiler.disable()
+    profiler.dump_stats(path)
+    stats = pstats.Stats(profiler)
+    rows = []
+    for (filename, line, function), (_, calls, _, cumulative, callers) in stats.stats.items():  # type: ignore[attr-defined]
+        if any(part in filename for part in PROFILED) and cumulative >= 0.5:
+            called_from = sorted(
+                ((f"{Path(c[0]).name}:{c[1]} {c[2]}", v[3]) for c, v in callers.items()),
+                key=lambda item: -item[1],
+            )[:3]
+            rows.append(
+                {
+                    "function": f"{filename.split('/wt-bench10/')[-1]}:{line} {function}",
+                    "calls": calls,
+                    "cumulative_seconds": round(cumulative, 2),
+                    "called_from": [(where, round(seconds, 2)) for where, seconds in called_from],
+                }
+            )
+    rows.sort(key=lambda row: -row["cumulative_seconds"])
+    for row in rows[:40]:
+        seconds, calls = row["cumulative_seconds"], row["calls"]
+        _progress(f"  {seconds:8.2f} s {calls:5d}x  {row['function']}  <- {row['called_from']}")
+    return rows[:60]
 
 
 # ----------------------------------------------------------------------------- checks
@@ -338,7 +379,7 @@ def data_folder(records: int, batch_share: float) -> Path:
     return path
 
 
-def run(records: int, batch_share: float, repeat: int) -> dict:
+def run(records: int, batch_share: float, repeat: int, profile: bool = False) -> dict:
     folder = bench_dir(f"incremental_features-{records}-{batch_share}")
     data = data_folder(records, batch_share)
     load_before = load_average()
@@ -361,12 +402,15 @@ def run(records: int, batch_share: float, repeat: int) -> dict:
     }
     os.environ.update(env)
     try:
-        return _run_all(folder, data, source, root, server, repeat, load_before)
+        profile_to = folder / "incremental.pstats" if profile else None
+        return _run_all(folder, data, source, root, server, repeat, load_before, profile_to)
     finally:
         server.stop()
 
 
-def _run_all(folder: Path, data: Path, source: dict, root: Path, server, repeat: int, load_before) -> dict:
+def _run_all(
+    folder: Path, data: Path, source: dict, root: Path, server, repeat: int, load_before, profile_to
+) -> dict:
     from income.features.feature_store import FEATURE_SERVICE, apply_definitions, get_store
     from income.features.materialize import materialize
     from income.features.offline_store import publish
@@ -413,21 +457,22 @@ def _run_all(folder: Path, data: Path, source: dict, root: Path, server, repeat:
     runs: dict[str, list[dict]] = {name: [] for name in PATHS}
     problems: list[str] = []
     online: dict[str, dict] = {}
+
+    def restore_base() -> None:
+        _progress("restoring the base version in the offline store and Valkey (not timed) ...")
+        published = publish(str(root), base["version"])
+        store = get_store()
+        apply_definitions(store)
+        materialize(store, client, FEATURE_SERVICE, datetime.fromisoformat(published.as_of),
+                    None, published.version)  # fmt: skip
+
     for attempt in range(repeat):
         if attempt:
-            _progress("restoring the base version in the offline store and Valkey (not timed) ...")
-            published = publish(str(root), base["version"])
-            store = get_store()
-            apply_definitions(store)
-            materialize(store, client, FEATURE_SERVICE, datetime.fromisoformat(published.as_of),
-                        None, published.version)  # fmt: skip
+            restore_base()
         runs["incremental"].append(run_path("incremental", daily_in, cfg, jvm_pid, valkey_pid))
         if attempt == 0:
             online["incremental"] = online_digest(client)
-        runs["full"].append(
-            run_path("full", daily_in, FeaturePipelineConfig(keep_versions=1000, full_rebuild=True),
-                     jvm_pid, valkey_pid)  # fmt: skip
-        )
+        runs["full"].append(run_path("full", daily_in, replace(cfg, full_rebuild=True), jvm_pid, valkey_pid))
         if attempt == 0:
             online["full"] = online_digest(client)
             _progress("comparing the incremental version with the full rebuild ...")
@@ -436,6 +481,13 @@ def _run_all(folder: Path, data: Path, source: dict, root: Path, server, repeat:
             )
             if online["incremental"] != online["full"]:
                 problems.append(f"Valkey differs: {online}")
+    profile = None
+    if profile_to is not None:
+        restore_base()
+        try:
+            profile = profile_incremental(daily_in, cfg, profile_to)
+        except Exception as error:  # noqa: BLE001 - the measured results still count
+            _progress(f"profiling failed: {error!r}")
     spark.stop()
     medians = {name: _median(results) for name, results in runs.items()}
     summary = {
@@ -456,6 +508,7 @@ def _run_all(folder: Path, data: Path, source: dict, root: Path, server, repeat:
             if medians["full"][key]
         },
         "online": online,
+        "profile": profile,
         "identical": not problems,
         "problems": problems,
     }
@@ -498,8 +551,8 @@ def report(summary: dict) -> str:
     repeats = summary["repeat"]
     lines += [
         "",
-        f"{summary['records']:,} records ({source['base_rows']:,} base + {source['daily_rows']:,} in the daily "
-        f"batch: {source['daily_existing_users']:,} existing users, {source['daily_new_users']:,} new, "
+        f"{summary['records']:,} records ({source['base_rows']:,} base + {source['daily_rows']:,} in the "
+        f"daily batch: {source['daily_existing_users']:,} existing users, {source['daily_new_users']:,} new, "
         f"{source['daily_labelled_rows']:,} labelled; + {source['labels_only_rows']:,} labels-only rows); "
         f"{source['users']:,} base users; changed users {m['incremental']['changed_users']:,.0f}. "
         f"Order: {summary['order']}"
@@ -521,12 +574,15 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=10_000_000)
     parser.add_argument("--batch-share", type=float, default=0.01)
     parser.add_argument("--repeat", type=int, default=1, help="repeats; the median is reported")
+    parser.add_argument(
+        "--profile", action="store_true", help="then one more incremental run under cProfile (not timed)"
+    )
     parser.add_argument("--child", choices=["setup"])
     args = parser.parse_args()
     if args.child == "setup":
         setup_child(args.records, args.batch_share, Path(os.environ["BENCH_SOURCE"]))
         return
-    summary = run(args.records, args.batch_share, args.repeat)
+    summary = run(args.records, args.batch_share, args.repeat, args.profile)
     print(report(summary))
     if not summary["identical"]:
         raise SystemExit("the incremental version differs from the full rebuild")
