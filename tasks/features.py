@@ -69,22 +69,59 @@ def _tables_html(tables: FeatureTables) -> str:
 
 
 def _bronze(spark, uris: list[str]):
-    """The bronze files as one DataFrame, with each row's batch id and its ingest date (arrived_at)."""
-    from pyspark.sql import functions as F
-
-    source = F.input_file_name()
-    return (
-        spark.read.parquet(*uris)
-        .withColumn("_batch", F.regexp_extract(source, r"batch=([0-9a-f]+)", 1))
-        .withColumn(
-            ARRIVED_AT,
-            F.to_timestamp(F.regexp_extract(source, r"ingest_date=([0-9-]+)", 1), "yyyy-MM-dd"),
-        )
-    )
+    """The bronze files as one DataFrame, each row with its batch's ingest date as `arrived_at`."""
+    ingest_date = F.regexp_extract(F.input_file_name(), r"ingest_date=([0-9-]+)", 1)
+    return spark.read.parquet(*uris).withColumn(ARRIVED_AT, F.to_timestamp(ingest_date, "yyyy-MM-dd"))
 
 
 def _as_utc(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _write_update(spark, root: str, version: str, previous, new: list, records, as_of: datetime):
+    """The incremental path: `previous` cloned, the partitions the `new` batches change rewritten.
+
+    Returns (tables written, URI of the changed users, how many changed).
+    """
+    record_batches = [b for b in new if b.kind == batches.RECORDS]
+    label_batches = [b for b in new if b.kind == batches.LABELS]
+    # The new batches from their own files: filtering every row on a column derived from
+    # the file name would scan the whole history once more per use.
+    fresh = (
+        _bronze(spark, [b.uri for b in record_batches]).select(*RAW_COLUMNS, ARRIVED_AT)
+        if record_batches
+        else records.limit(0)
+    )
+    fresh_labels = (
+        _bronze(spark, [b.uri for b in label_batches]).select(*LABEL_ONLY_COLUMNS, ARRIVED_AT)
+        if label_batches
+        else None
+    )
+
+    def read_previous(name):
+        frame = spark.read.parquet(previous.uri(name))
+        if PARTITION_COLUMN not in frame.columns:  # an empty table is one file, unpartitioned
+            frame = frame.withColumn(PARTITION_COLUMN, event_month(F.col(TIMESTAMP)))
+        return frame
+
+    update = update_feature_tables(
+        records,
+        fresh,
+        {name: read_previous(name) for name in previous.tables},
+        _as_utc(previous.as_of),
+        as_of,
+        fresh_labels,
+    )
+    written = [
+        # An empty previous table has no partitions to keep.
+        write_table(
+            frame, root, version, name, clone_of=previous.uri(name) if previous.tables[name].rows else None
+        )
+        for name, frame in update.partitions.items()
+    ]
+    changed_uri = f"{version_uri(root, version)}/changed_users"
+    update.changed_users.coalesce(1).write.parquet(changed_uri)
+    return written, changed_uri, spark.read.parquet(changed_uri).count()
 
 
 @spark_task
@@ -106,7 +143,7 @@ def build_features(ingested: IngestedBatch, cfg: FeaturePipelineConfig) -> Featu
     run_time = _as_utc(ingested.run_time)
     incremental = previous is not None and previous.as_of is not None and not cfg.full_rebuild
     as_of = max(run_time, _as_utc(previous.as_of)) if incremental else run_time
-    new = [b for b in included if not incremental or b not in previous.batches]
+    new = [b for b in record_batches + label_batches if not incremental or b.batch_id not in previous.batches]
     if incremental and not new and as_of == _as_utc(previous.as_of):
         tables = FeatureTables(
             offline_store=root,
@@ -121,64 +158,17 @@ def build_features(ingested: IngestedBatch, cfg: FeaturePipelineConfig) -> Featu
         show("Feature tables", _tables_html(tables))
         return tables
     # Every table reads the raw history: read it once.
-    records = (
-        _bronze(spark, [b.uri for b in record_batches]).select(*RAW_COLUMNS, ARRIVED_AT, "_batch").cache()
-    )
+    records = _bronze(spark, [b.uri for b in record_batches]).select(*RAW_COLUMNS, ARRIVED_AT).cache()
     label_rows = (
-        _bronze(spark, [b.uri for b in label_batches])
-        .select(*LABEL_ONLY_COLUMNS, ARRIVED_AT, "_batch")
-        .cache()
+        _bronze(spark, [b.uri for b in label_batches]).select(*LABEL_ONLY_COLUMNS, ARRIVED_AT).cache()
         if label_batches
         else None
     )
     version = new_version()
     if incremental:
-
-        def read_previous(name):
-            frame = spark.read.parquet(previous.uri(name))
-            if PARTITION_COLUMN not in frame.columns:  # an empty table is one file, unpartitioned
-                frame = frame.withColumn(PARTITION_COLUMN, event_month(F.col(TIMESTAMP)))
-            return frame
-
-        # The new batches from their own files: filtering every row on a column derived from
-        # the file name would scan the whole history once more per use.
-        new_records = [b.uri for b in record_batches if b.batch_id in new]
-        new_labels = [b.uri for b in label_batches if b.batch_id in new]
-        fresh = (
-            _bronze(spark, new_records).select(*RAW_COLUMNS, ARRIVED_AT, "_batch")
-            if new_records
-            else records.limit(0)
-        )
-        fresh_labels = (
-            _bronze(spark, new_labels).select(*LABEL_ONLY_COLUMNS, ARRIVED_AT, "_batch")
-            if new_labels
-            else None
-        )
-        update = update_feature_tables(
-            records.drop("_batch"),
-            fresh.drop("_batch"),
-            {name: read_previous(name) for name in previous.tables},
-            _as_utc(previous.as_of),
-            as_of,
-            fresh_labels.drop("_batch") if fresh_labels is not None else None,
-        )
-        written = [
-            write_table(
-                frame,
-                root,
-                version,
-                name,
-                clone_of=previous.uri(name) if previous.tables[name].rows else None,
-            )
-            for name, frame in update.partitions.items()
-        ]
-        changed_uri = f"{version_uri(root, version)}/changed_users"
-        update.changed_users.coalesce(1).write.parquet(changed_uri)
-        changed = spark.read.parquet(changed_uri).count()
+        written, changed_uri, changed = _write_update(spark, root, version, previous, new, records, as_of)
     else:
-        built = build_feature_tables(
-            records.drop("_batch"), as_of, label_rows.drop("_batch") if label_rows is not None else None
-        )
+        built = build_feature_tables(records, as_of, label_rows)
         written = [write_table(table, root, version, name) for name, table in built.items()]
         changed_uri, changed = None, -1
     records.unpersist()
