@@ -159,21 +159,19 @@ def build_features(ingested: IngestedBatch, cfg: FeaturePipelineConfig) -> Featu
         return tables
     # Every table reads the raw history: read it once.
     records = _bronze(spark, [b.uri for b in record_batches]).select(*RAW_COLUMNS, ARRIVED_AT).cache()
-    label_rows = (
-        _bronze(spark, [b.uri for b in label_batches]).select(*LABEL_ONLY_COLUMNS, ARRIVED_AT).cache()
-        if label_batches
-        else None
-    )
     version = new_version()
     if incremental:
         written, changed_uri, changed = _write_update(spark, root, version, previous, new, records, as_of)
     else:
+        label_rows = (
+            _bronze(spark, [b.uri for b in label_batches]).select(*LABEL_ONLY_COLUMNS, ARRIVED_AT)
+            if label_batches
+            else None
+        )
         built = build_feature_tables(records, as_of, label_rows)
         written = [write_table(table, root, version, name) for name, table in built.items()]
         changed_uri, changed = None, -1
     records.unpersist()
-    if label_rows is not None:
-        label_rows.unpersist()
     sealed = seal(
         root,
         version,

@@ -11,7 +11,7 @@ from flytekit.types.file import FlyteFile
 from income.data import batches
 from income.data.erasure import record_erasure
 from income.data.schema import ENTITY_KEY
-from income.features.feature_store import FEATURE_SERVICE, get_store
+from income.features.feature_store import get_store
 from income.features.materialize import forget_online
 from income.features.offline_store import VERSIONS, table_uri
 from income.inference.population import population_from_file
@@ -58,9 +58,7 @@ def forget_everywhere(user_ids: list[int], predictions_uri: str = "") -> dict[st
         "predictions": remove_rows(predictions_uri or str(runtime / "predictions"), ENTITY_KEY, user_ids),
     }
     valkey = ValkeySettings.from_env()
-    removed["online store keys"] = forget_online(
-        get_store(valkey), valkey.client(), FEATURE_SERVICE, user_ids
-    )
+    removed["online store keys"] = forget_online(get_store(valkey), valkey.client(), user_ids)
     return removed
 
 

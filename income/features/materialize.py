@@ -472,8 +472,7 @@ def materialize_latest(
     )
 
 
-def forget_online(store, client, service_name: str, user_ids) -> int:
-    """Delete the users' keys from the online store (the erasure path); the number that existed."""
-    del service_name  # one key per user holds every view of the project
+def forget_online(store, client, user_ids) -> int:
+    """Delete the users' keys (one per user holds every view of the project); the number that existed."""
     layout = _key_layout(store.config.project, store.config.entity_key_serialization_version)
     return _delete(client, layout, np.asarray(sorted(set(int(u) for u in user_ids)), dtype="int64"))
