@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pandas as pd
@@ -11,7 +12,10 @@ from pyarrow import fs as pafs
 
 
 def filesystem_and_path(uri: str) -> tuple[pafs.FileSystem, str]:
-    return pafs.FileSystem.from_uri(uri if "://" in uri else f"file://{uri}")
+    """The file system and the path on it; a local path may be relative (to the working directory)."""
+    if "://" in uri:
+        return pafs.FileSystem.from_uri(uri)
+    return pafs.LocalFileSystem(), os.path.abspath(uri)
 
 
 def _write_atomically(uri: str, write) -> None:

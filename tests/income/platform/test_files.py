@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from income.platform.files import parquet_files, remove_rows, write_parquet_atomically
+from income.platform.files import filesystem_and_path, parquet_files, remove_rows, write_parquet_atomically
 
 
 def test_files_under_a_hidden_folder_are_found_and_hidden_files_below_it_are_not(tmp_path):
@@ -17,3 +17,14 @@ def test_files_under_a_hidden_folder_are_found_and_hidden_files_below_it_are_not
     assert remove_rows(str(root), "user_id", [2]) == 1
     assert pd.read_parquet(root / "t" / "month=1" / "part-0.parquet")["user_id"].tolist() == [1, 3]
     assert pd.read_parquet(root / "t" / ".staging" / "part-0.parquet")["user_id"].tolist() == [1, 2, 3]
+
+
+def test_a_relative_local_path_is_read_from_the_working_directory(tmp_path, monkeypatch):
+    frame = pd.DataFrame({"user_id": pd.Series([7], dtype="int64")})
+    write_parquet_atomically(frame, str(tmp_path / "in" / "batch.parquet"))
+    monkeypatch.chdir(tmp_path / "in")
+
+    filesystem, path = filesystem_and_path("../in/batch.parquet")
+
+    assert path == str(tmp_path / "in" / "batch.parquet")
+    assert filesystem.get_file_info(path).type.name == "File"
