@@ -67,7 +67,8 @@ adult: up ## Features and training on the real UCI Adult CSV, kept apart in .run
 	@$(RUN) export INCOME_RUNTIME=$(ADULT) INCOME_OFFLINE_STORE=$(ADULT)/offline_store VALKEY_DB=1 \
 		FEAST_REGISTRY_PATH=$(ADULT)/feast/registry.db MLFLOW_TRACKING_URI=sqlite:///$(ADULT)/mlflow/mlflow.db \
 		MLFLOW_ARTIFACTS_DESTINATION=$(ADULT)/mlflow/artifacts; \
-	$(VENV)/bin/pyflyte run workflows/feature_pipeline.py feature_pipeline --batch_file $(ADULT_CSV) && \
+	$(PY) -m income.data.adult $(ADULT_CSV) $(ADULT)/adult_batch.parquet && \
+	$(VENV)/bin/pyflyte run workflows/feature_pipeline.py feature_pipeline --batch_file $(ADULT)/adult_batch.parquet && \
 	$(VENV)/bin/pyflyte run workflows/training_pipeline.py training_pipeline && $(PY) -m income.summary
 
 DAYS ?= 90

@@ -15,6 +15,9 @@ The Adult files identify neither people nor moments, so when the file has no
   rows spread evenly over the 1994 survey year, in file order, so time-based
   train/test splits are possible.
 
+`python -m income.data.adult ADULT.csv BATCH.parquet` writes such a file as a batch file for
+the feature pipeline, with the derived columns made explicit (`make adult` does this).
+
 Either column, when present, is used as given (timestamps parsed as UTC, naive ones taken
 as UTC; values that do not parse stay text for validation to quarantine).
 
@@ -29,6 +32,7 @@ LABEL_ONLY_COLUMNS; any other file reads as raw records (RAW_COLUMNS).
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +42,7 @@ import pyarrow.parquet as pq
 
 from income.data.schema import ADULT_ATTRIBUTES, ENTITY_KEY, LABEL_SOURCE, RAW_COLUMNS, TIMESTAMP
 from income.data.validation import LABEL_ONLY_COLUMNS, InvalidInputError, is_labels_only, parse_timestamps
-from income.platform.files import filesystem_and_path
+from income.platform.files import filesystem_and_path, write_parquet_atomically
 
 SURVEY_START = pd.Timestamp("1994-01-01T00:00:00Z")
 SURVEY_MICROS = 365 * 24 * 3600 * 1_000_000
@@ -178,3 +182,24 @@ def read_batch_file(uri: str) -> pd.DataFrame:
         )
         return labels[LABEL_ONLY_COLUMNS].reset_index(drop=True)
     return _records(frame, uri, user_id_offset=0)
+
+
+def to_batch_file(source: str | Path, destination: str, user_id_offset: int = 0) -> int:
+    """An Adult-format CSV -> a batch file (parquet) with its derived user_id and event_timestamp."""
+    records = read_adult_csv(source, user_id_offset)
+    write_parquet_atomically(records, destination)
+    return len(records)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 2:
+        sys.exit("usage: python -m income.data.adult ADULT.csv BATCH.parquet")
+    try:
+        rows = to_batch_file(argv[0], argv[1])
+    except InvalidInputError as error:
+        sys.exit(str(error))
+    print(f"{argv[1]}: {rows:,} records with derived user_id and event_timestamp, from {argv[0]}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from income.data.adult import read_adult_csv, read_batch_file
+from income.data.adult import read_adult_csv, read_batch_file, to_batch_file
 from income.data.schema import RAW_COLUMNS
 from income.data.validation import InvalidInputError, validate_labels, validate_records
 
@@ -189,6 +189,17 @@ def test_a_batch_without_ids_or_times_is_refused(tmp_path):
 
     with pytest.raises(InvalidInputError, match=r"needs user_id and event_timestamp; missing: user_id"):
         read_batch_file(str(path))
+
+
+def test_an_adult_file_becomes_a_batch_file_with_its_derived_ids_and_times(tmp_path):
+    source = write(tmp_path, [HEADER, *ROWS], "adult.csv")
+    destination = str(tmp_path / "batch.parquet")
+
+    rows = to_batch_file(source, destination)
+
+    batch, records = read_batch_file(destination), read_adult_csv(source)
+    assert rows == len(batch) == 3
+    pd.testing.assert_frame_equal(batch, records)
 
 
 def test_unreadable_batch_files_are_named(tmp_path):
