@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from income.data.schema import FEATURE_TABLES, LABEL_TABLE
+from income.features.materialize import MARKER_PREFIX
 from income.features.offline_store import current_or_none
 from income.platform.settings import ValkeySettings, load_runtime_env, offline_store_uri, runtime_dir
 
@@ -87,8 +88,10 @@ def main() -> None:
     print(f"  Feast registry   {show(runtime_dir() / 'feast' / 'registry.db')} (feature service income_v1)")
     try:
         valkey = ValkeySettings.from_env()
-        keys = valkey.client().dbsize()
-        print(f"  online store     Valkey {valkey.host}:{valkey.port}, {keys:,} keys (one per user)")
+        client = valkey.client()
+        markers = sum(1 for _ in client.scan_iter(match=f"{MARKER_PREFIX}:*"))
+        users = client.dbsize() - markers
+        print(f"  online store     Valkey {valkey.host}:{valkey.port}, {users:,} users (the scoreable ones)")
     except Exception as exc:  # noqa: BLE001 - a summary reports, it does not fail
         print(f"  online store     not reachable ({exc})")
     for report in sorted((runtime_dir() / "reports").glob("*.html")):
