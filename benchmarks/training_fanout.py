@@ -28,7 +28,7 @@ def main() -> None:
 
     from benchmarks.common import bench_dir, machine
     from income.platform.settings import load_runtime_env
-    from income.training.trials import SearchConfig
+    from income.training.search import SearchConfig
     from tasks.training import TrainingConfig
     from workflows.training_pipeline import training_pipeline
 

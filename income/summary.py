@@ -37,11 +37,19 @@ def _print_champion() -> None:
         return
     metrics = client.get_run(champion.run_id).data.metrics
     tags = champion.tags
+    # The registered run is the best trial refit on training + validation rows: its validation
+    # score is the trial's (older versions were the trial itself).
+    trial = client.get_run(tags["trial_run_id"]).data.metrics if "trial_run_id" in tags else metrics
     print(f"\nModel registry   {MODEL_NAME} champion v{champion.version} ({tags.get('model_family')})")
     print(
         f"  test ROC AUC {metrics['test_roc_auc']:.4f}, accuracy {metrics['test_accuracy']:.4f}, "
-        f"F1 {metrics['test_f1']:.4f} (validation ROC AUC {metrics['val_roc_auc']:.4f})"
+        f"F1 {metrics['test_f1']:.4f} (validation ROC AUC {trial['val_roc_auc']:.4f})"
     )
+    if "decision_threshold" in tags:
+        print(
+            f"  decision threshold {float(tags['decision_threshold']):.3f} "
+            f"(best {tags['threshold_criterion']} on validation), calibration: {tags['calibration']}"
+        )
     print(f"  promoted because: {tags.get('promotion.reason', 'n/a')}")
     print("  MLflow UI: make mlflow-ui  ·  rollback: make rollback")
 

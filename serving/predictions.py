@@ -29,6 +29,7 @@ async def predict(user_ids: list[int], features: OnlineFeatures, served: ServedM
     unknown = [u for u, ok in zip(user_ids, scoreable(present), strict=True) if not ok]
     if unknown:
         raise UnknownUsers(unknown)
+    threshold = model.scorer.model.threshold  # chosen at training, stored with the model
     if len(user_ids) <= INLINE_ROWS:
         scores = model.scorer.predict(rows.columns)
     else:
@@ -37,7 +38,8 @@ async def predict(user_ids: list[int], features: OnlineFeatures, served: ServedM
         Prediction(
             user_id=u,
             probability=float(p),
-            label=HIGH_INCOME if p >= 0.5 else LOW_INCOME,
+            label=HIGH_INCOME if p >= threshold else LOW_INCOME,
+            threshold=threshold,
             model_name=model.name,
             model_version=model.version,
             feature_timestamps={view: s[i] for view, s in stamps.items()},

@@ -37,7 +37,11 @@ class PredictRequest(BaseModel):
 class Prediction(BaseModel):
     user_id: int
     probability: float = Field(description="P(income > 50K) from the model version named here.")
-    label: Literal[">50K", "<=50K"] = Field(description='">50K" when probability >= 0.5.')
+    label: Literal[">50K", "<=50K"] = Field(
+        description='">50K" when probability >= the model version\'s decision threshold (chosen on '
+        "validation rows at training; 0.5 for versions without one)."
+    )
+    threshold: float = Field(description="The decision threshold of the model version named here.")
     model_name: str
     model_version: str
     feature_timestamps: dict[str, datetime | None] = Field(

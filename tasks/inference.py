@@ -43,7 +43,8 @@ class ScoringConfig:
     # Point-in-time join: "asof" (DuckDB plan from the Feast registry; keeps users whose features
     # have all expired, with nulls) or the store's Feast offline store ("file", "spark").
     engine: str = "asof"
-    threshold: float = 0.5  # probability at which predicted_label is 1
+    # Probability at which predicted_label is 1; None: the model version's own decision threshold.
+    threshold: float | None = None
     partitions: int = 0  # scoring partitions; 0: Spark's default parallelism
 
 
@@ -55,6 +56,7 @@ class ScoringSummary:
     model_name: str
     model_version: str
     feature_service: str
+    threshold: float  # predicted_label = probability >= threshold
     as_of: str  # ISO-8601, UTC
     positive_share: float
     population: str
@@ -107,8 +109,9 @@ def score_batch(cfg: ScoringConfig, run_time: datetime | None = None) -> ScoredB
     frame = spark.createDataFrame(features, spark_feature_schema(store, FEATURE_SERVICE))
 
     predictions_root = cfg.predictions_uri or str(runtime_dir() / "predictions")
+    threshold = cfg.threshold if cfg.threshold is not None else model.threshold
     written = score_and_write(
-        spark, frame, model, FEATURE_SERVICE, predictions_root, as_of, cfg.threshold, cfg.partitions
+        spark, frame, model, FEATURE_SERVICE, predictions_root, as_of, threshold, cfg.partitions
     )
     summary = ScoringSummary(
         path=written.uri,
@@ -117,6 +120,7 @@ def score_batch(cfg: ScoringConfig, run_time: datetime | None = None) -> ScoredB
         model_name=model.name,
         model_version=model.version,
         feature_service=FEATURE_SERVICE,
+        threshold=threshold,
         as_of=as_of.isoformat(),
         positive_share=round(written.positive_share, 6),
         population=population,

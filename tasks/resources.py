@@ -29,9 +29,6 @@ VALKEY_SECRET = Secret(group="income", key="valkey-password", mount_requirement=
 # 2.4 s per task run (the image's lock file says the same, once).
 DECK_FIELDS = (DeckField.SOURCE_CODE, DeckField.TIMELINE, DeckField.INPUT, DeckField.OUTPUT)
 
-# Bump a task's cache version whenever its logic changes, so old cached outputs are not reused.
-TRIALS_CACHE = "1"
-
 
 def spark_task(fn):
     """A Spark task with the project's sizing: a session from SPARK_CONF, retried, with a Deck.
@@ -58,7 +55,6 @@ __all__ = [
     "SHORT",
     "LONG",
     "SPARK_CONF",
-    "TRIALS_CACHE",
     "DECK_FIELDS",
     "VALKEY_SECRET",
     "spark_task",

@@ -1,4 +1,5 @@
-"""Training tasks: point-in-time training set, one task per trial, selection and registration."""
+"""Training tasks: point-in-time training set, the search's rounds (ask, one task per trial, tell),
+the final refit of the best trial, registration and the promotion gate."""
 
 from __future__ import annotations
 
@@ -22,17 +23,19 @@ from income.platform import lineage, lineage_graph, svg_graph
 from income.platform import report_html as h
 from income.platform.settings import offline_store_uri, runtime_dir
 from income.platform.tracking import MODEL_NAME, configure, git_commit
+from income.training.final import FinalModel, finalize
 from income.training.fingerprint import fingerprint
 from income.training.labels import read_labels
 from income.training.model import FEATURES
-from income.training.plots import leaderboard_figure, log_figure, target_rate_figure
+from income.training.plots import log_figure, search_figure, target_rate_figure
 from income.training.registry import PromotionDecision, best_trial, register_and_gate
+from income.training.search import SearchConfig, TrialSpec, ask_round, open_study, tell_round
 from income.training.splits import split_by_time
 from income.training.training_set import join_training_set, save_training_set
-from income.training.trials import SearchConfig, Splits, TrialResult, TrialSpec, make_trial_specs, run_trial
+from income.training.trials import Splits, TrialResult, run_trial
 from tasks.decks import show
 from tasks.execution import execution_id
-from tasks.resources import DECK_FIELDS, LARGE, LONG, MEDIUM, SHORT, SMALL, TRIALS_CACHE
+from tasks.resources import DECK_FIELDS, LARGE, LONG, MEDIUM, SHORT, SMALL
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ class TrainingConfig:
     valid_share: float = 0.15  # later labels for model selection
     test_share: float = 0.15  # latest labels for the final evaluation and the promotion gate
     promotion_margin: float = 0.001  # test ROC AUC the challenger must gain over the champion
+    # How the decision threshold is chosen on the validation rows: "accuracy" (maximum accuracy),
+    # "f1" (maximum F1) or "precision>=0.8" (the most positives at that precision).
+    threshold_criterion: str = "accuracy"
     # Train on the labels of records from the last `window_days` before as_of (0: all of them):
     # a shorter window lets a retrain follow a world that changed, at the cost of less data.
     window_days: int = 0
@@ -63,8 +69,9 @@ class TrainingSet:
 @dataclass(frozen=True)
 class TrainingOutcome:
     parent_run_id: str
-    best_run_id: str
+    best_run_id: str  # the best trial (on validation)
     best_family: str
+    final_run_id: str  # its configuration refit on training + validation rows: the registered model
     trials_succeeded: int
     trials_failed: int
     decision: PromotionDecision
@@ -141,10 +148,33 @@ def build_training_set(cfg: TrainingConfig, as_of: datetime | None = None) -> Tr
     )
 
 
-@task(requests=SMALL, limits=SMALL, timeout=SHORT, retries=1, cache=True, cache_version=TRIALS_CACHE)
-def make_trials(cfg: TrainingConfig) -> list[TrialSpec]:
-    """The trial specifications of the seeded search."""
-    return make_trial_specs(cfg.search)
+def study_name(training_set: TrainingSet) -> str:
+    """One Optuna study per training run (its MLflow parent run): a retried task finds it again."""
+    return f"income-{training_set.parent_run_id}"
+
+
+@task(requests=SMALL, limits=SMALL, timeout=SHORT, retries=2)
+def ask_trials(
+    cfg: TrainingConfig, training_set: TrainingSet, round_index: int, told: int
+) -> list[TrialSpec]:
+    """Round `round_index` of the search: the trials the study asks for now that `told` trials are told."""
+    study = open_study(study_name(training_set), cfg.search)
+    return ask_round(study, cfg.search, round_index)
+
+
+@task(requests=SMALL, limits=SMALL, timeout=SHORT, retries=2)
+def tell_trials(
+    cfg: TrainingConfig, training_set: TrainingSet, specs: list[TrialSpec], results: list[TrialResult | None]
+) -> int:
+    """Tell the study the round's validation ROC AUC (failed trials as failed); returns trials told."""
+    study = open_study(study_name(training_set), cfg.search)
+    return tell_round(study, specs, [r.val_roc_auc if r is not None else None for r in results])
+
+
+@task(requests=SMALL, limits=SMALL, timeout=SHORT, retries=2)
+def gather_trials(rounds: list[list[TrialResult | None]]) -> list[TrialResult | None]:
+    """The results of every round, in the order the trials were asked."""
+    return [result for results in rounds for result in results]
 
 
 # No user retries: a failing trial is a result (recorded as FAILED), not an outage; the map
@@ -157,25 +187,62 @@ def train_trial(spec: TrialSpec, training_set: TrainingSet) -> TrialResult:
 
 
 def _leaderboard(results: list[TrialResult | None], best_run_id: str, mark: str) -> tuple[h.Markup, object]:
-    """The trials as a table, best first, and as a chart (a matplotlib figure) with the best one marked."""
+    """The trials as a table, best first, and as a chart of the search (a matplotlib figure)."""
     ranked = sorted((r for r in results if r), key=lambda r: -r.val_roc_auc)
-    rows = [
-        (r.trial_id, r.model_family, f"{r.val_roc_auc:.4f}", f"{r.test_roc_auc:.4f}", f"{r.fit_seconds:.1f}")
-        for r in ranked
-    ]
+    rows = [(r.trial_id, r.model_family, f"{r.val_roc_auc:.4f}", f"{r.fit_seconds:.1f}") for r in ranked]
     best = [i for i, r in enumerate(ranked) if r.run_id == best_run_id]
-    table = h.table(["trial", "family", "val ROC AUC", "test ROC AUC", "fit s"], rows, bold_rows=best)
+    table = h.table(["trial", "family", "val ROC AUC", "fit s"], rows, bold_rows=best)
     trials = pd.DataFrame([asdict(r) for r in ranked], columns=[f.name for f in fields(TrialResult)])
-    return table, leaderboard_figure(trials, best_run_id, mark)
+    return table, search_figure(trials, best_run_id, mark)
+
+
+@task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2)
+def refit_best(
+    training_set: TrainingSet, results: list[TrialResult | None], cfg: TrainingConfig
+) -> FinalModel:
+    """The best trial by validation ROC AUC (an MLflow query), refit on training + validation rows,
+    calibrated and thresholded on validation, scored once on test, explained (income.training.final)."""
+    configure()
+    best = best_trial(training_set.parent_run_id)
+    return finalize(
+        best.info.run_id, load_splits(training_set), training_set.parent_run_id, cfg.threshold_criterion
+    )
+
+
+def _final_section(final: FinalModel) -> h.Markup:
+    """The final model's calibration, threshold and SHAP figures, as logged in its run."""
+    import base64
+
+    figures = []
+    for path in (
+        "calibration/reliability_validation.png",
+        "calibration/reliability_test.png",
+        "explain/shap_summary.png",
+    ):
+        try:
+            local = mlflow.artifacts.download_artifacts(run_id=final.run_id, artifact_path=path)
+        except Exception:  # noqa: BLE001 - SHAP is logged for XGBoost only
+            continue
+        with open(local, "rb") as png:
+            figures.append(h.image(base64.b64encode(png.read()).decode(), path))
+    summary = h.paragraph(
+        f"Final model: the best trial's {final.model_family} configuration refit on "
+        f"{final.refit_rows:,} training + validation rows"
+        + (f" ({final.boosting_rounds} boosting rounds)" if final.boosting_rounds else "")
+        + f"; calibration {final.calibration}; decision threshold {final.threshold:.3f} "
+        f"(maximum {final.threshold_criterion} on validation). Test ROC AUC {final.test_roc_auc:.4f}, "
+        f"accuracy {final.test_accuracy:.4f}."
+    )
+    return summary + h.side_by_side(*figures)
 
 
 @task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2, enable_deck=True, deck_fields=DECK_FIELDS)
 def select_and_register(
-    training_set: TrainingSet, results: list[TrialResult | None], cfg: TrainingConfig
+    training_set: TrainingSet, results: list[TrialResult | None], final: FinalModel, cfg: TrainingConfig
 ) -> TrainingOutcome:
-    """Best trial by validation ROC AUC (queried from MLflow) -> registered challenger -> gate."""
+    """The final model (the best trial refit) -> registered challenger -> gate on the test rows."""
     configure()
-    best = best_trial(training_set.parent_run_id)
+    best = mlflow.get_run(final.trial_run_id)
     splits = load_splits(training_set)
     contract = {
         "feature_service": training_set.feature_service,
@@ -186,10 +253,14 @@ def select_and_register(
         "training_set_sha256": training_set.sha256,
         "flyte_execution_id": execution_id(),
         "git_commit": git_commit(),
-        "model_family": best.data.params["model_family"],
+        "model_family": final.model_family,
+        "trial_run_id": final.trial_run_id,
+        "calibration": final.calibration,
+        "decision_threshold": repr(final.threshold),
+        "threshold_criterion": final.threshold_criterion,
         **training_set.lineage,
     }
-    decision = register_and_gate(best.info.run_id, splits.test, cfg.promotion_margin, contract)
+    decision = register_and_gate(final.run_id, splits.test, cfg.promotion_margin, contract)
     failed = sum(r is None for r in results)
     entry = lineage.record(
         "training_pipeline",
@@ -199,7 +270,7 @@ def select_and_register(
         feast_definitions_version=training_set.definitions_version,
         training_set={"uri": training_set.uri, "rows": training_set.rows, "sha256": training_set.sha256},
         mlflow_parent_run_id=training_set.parent_run_id,
-        mlflow_best_run_id=best.info.run_id,
+        mlflow_best_run_id=final.run_id,
         model_name=MODEL_NAME,
         model_family=contract["model_family"],
         model_version=decision.model_version,
@@ -208,11 +279,13 @@ def select_and_register(
     )
     with mlflow.start_run(run_id=training_set.parent_run_id):
         mlflow.set_tags({f"promotion.{k}": str(v) for k, v in asdict(decision).items()})
-        mlflow.set_tag("best_trial_run_id", best.info.run_id)
+        mlflow.set_tags({"best_trial_run_id": best.info.run_id, "final_run_id": final.run_id})
         mlflow.log_metrics(
             {
                 "best_val_roc_auc": best.data.metrics["val_roc_auc"],
                 "challenger_test_roc_auc": decision.challenger_test_roc_auc,
+                "challenger_test_accuracy": final.test_accuracy,
+                "decision_threshold": final.threshold,
                 "trials_failed": failed,
             }
         )
@@ -225,11 +298,13 @@ def select_and_register(
         role = "champion" if decision.promoted else "challenger, not promoted"
         table, chart = _leaderboard(results, best.info.run_id, f"v{decision.model_version} ({role})")
         mlflow.log_figure(chart, "leaderboard.png")
+    final_section = _final_section(final)
     show("Lineage", picture)
     show(
         "Training",
         h.paragraph(f"{decision.reason}. Champion: v{decision.champion_version}.")
-        + h.side_by_side(table, h.image(h.png_base64(chart), "validation vs test ROC AUC per trial"))
+        + h.side_by_side(table, h.image(h.png_base64(chart), "validation ROC AUC per trial"))
+        + final_section
         + h.paragraph(
             f"Features: {len(FEATURES)} from ",
             h.bold(training_set.feature_service),
@@ -239,7 +314,8 @@ def select_and_register(
     return TrainingOutcome(
         parent_run_id=training_set.parent_run_id,
         best_run_id=best.info.run_id,
-        best_family=best.data.params["model_family"],
+        best_family=final.model_family,
+        final_run_id=final.run_id,
         trials_succeeded=len(results) - failed,
         trials_failed=failed,
         decision=decision,

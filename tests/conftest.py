@@ -126,7 +126,7 @@ def training_run(feature_run):
     one failing); its champion is `income-classifier`'s."""
     import json
 
-    from income.training.trials import SearchConfig
+    from income.training.search import SearchConfig
     from tasks.training import TrainingConfig
     from workflows.training_pipeline import training_pipeline
 

@@ -28,7 +28,7 @@ import pandas as pd
 from income import timeline
 from income.platform.files import write_text_atomically
 from income.platform.settings import ValkeySettings, load_runtime_env, runtime_dir
-from income.training.trials import SearchConfig
+from income.training.search import SearchConfig
 from tasks.config import FeaturePipelineConfig
 from tasks.inference import ScoringConfig
 from tasks.training import TrainingConfig
@@ -120,8 +120,11 @@ def _tasks():
         inference.score_batch,
         inference.report_drift,
         training.build_training_set,
-        training.make_trials,
+        training.ask_trials,
         training.train_trial,
+        training.tell_trials,
+        training.gather_trials,
+        training.refit_best,
         training.select_and_register,
     ]
 

@@ -88,8 +88,13 @@ class LookupScorer:
 
     def __init__(self, model: FittedModel) -> None:
         self.model = model
-        if hasattr(model.estimator, "n_jobs"):
-            # One row at a time: thread fan-out only adds latency (threads change no result).
+        # One row at a time: thread fan-out only adds latency (threads change no result).
+        if model.family == "xgboost":
+            # Not set_params: it would hand every parameter to the booster again, and the booster
+            # refuses the list of evaluation metrics the model was fitted with.
+            model.estimator.n_jobs = 1
+            model.estimator.get_booster().set_param("nthread", 1)
+        elif hasattr(model.estimator, "n_jobs"):
             model.estimator.set_params(n_jobs=1)
         self.compiled: _Compiled | None = None
         try:
@@ -111,7 +116,8 @@ class LookupScorer:
     def predict(self, columns: Mapping[str, Sequence]) -> np.ndarray:
         if self.compiled is None:
             return self.model.predict_proba(pd.DataFrame({f: columns[f] for f in FEATURES}))
-        return self.model.estimator.predict_proba(self.compiled.transform(columns))[:, 1]
+        scores = self.model.estimator.predict_proba(self.compiled.transform(columns))[:, 1]
+        return self.model.calibrate(scores)
 
 
 def _probe_columns(compiled: _Compiled) -> dict[str, list]:

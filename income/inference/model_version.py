@@ -12,6 +12,11 @@ class ResolvedModel:
     uri: str  # models:/<name>/<version>: immutable, unlike an alias
     tags: dict[str, str]
 
+    @property
+    def threshold(self) -> float:
+        """The decision threshold chosen at training (tag decision_threshold); 0.5 for older versions."""
+        return float(self.tags.get("decision_threshold", 0.5))
+
 
 def parse_model_uri(model_uri: str) -> tuple[str, str | None, str | None]:
     """'models:/name@alias' -> (name, None, alias); 'models:/name/3' -> (name, '3', None)."""

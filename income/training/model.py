@@ -3,8 +3,12 @@
 Batch and online scoring pass the feature values exactly as Feast returns them (strings
 or None for categoricals, ints/floats or None for numbers); the model itself imputes,
 encodes and scores, so training and serving cannot drift apart. XGBoost boosters are
-stored in XGBoost's own JSON format; scikit-learn estimators and the preprocessor with
-joblib.
+stored in XGBoost's own JSON format; scikit-learn estimators, the preprocessor and the
+calibrator with joblib; the decision threshold in model.json.
+
+XGBoost is fitted with early stopping when validation rows are given: up to MAX_ROUNDS
+boosting rounds, stopping when the validation log loss has not improved for
+EARLY_STOPPING_ROUNDS; the model keeps the best round.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ FEATURES = [f for view in VIEW_ATTRIBUTES.values() for f in view] + HISTORY_FEAT
 CATEGORICAL = [f for f in FEATURES if f in CATEGORICAL_ATTRIBUTES]
 NUMERIC = [f for f in FEATURES if f not in CATEGORICAL]
 FAMILIES = ("xgboost", "random_forest", "decision_tree", "logistic_regression")
+MAX_ROUNDS = 1000
+EARLY_STOPPING_ROUNDS = 50
 
 
 def as_model_input(df: pd.DataFrame) -> pd.DataFrame:
@@ -61,7 +67,10 @@ def make_estimator(family: str, params: dict[str, Any], seed: int = 0):
     if family == "xgboost":
         from xgboost import XGBClassifier
 
-        return XGBClassifier(**params, tree_method="hist", n_jobs=2, random_state=seed, eval_metric="logloss")
+        params = {"n_estimators": MAX_ROUNDS, **params}
+        return XGBClassifier(
+            **params, tree_method="hist", n_jobs=2, random_state=seed, eval_metric=["auc", "logloss"]
+        )
     if family == "random_forest":
         from sklearn.ensemble import RandomForestClassifier
 
@@ -82,11 +91,26 @@ class FittedModel:
     family: str
     preprocessor: ColumnTransformer
     estimator: Any
+    # Maps the estimator's scores to calibrated probabilities (income.training.calibration); None: as is.
+    calibrator: Any = None
+    threshold: float = 0.5  # a probability at or above it is predicted >50K
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """Probability that income > 50K, from Feast-shaped feature values."""
         matrix = self.preprocessor.transform(as_model_input(features))
-        return self.estimator.predict_proba(matrix)[:, 1]
+        return self.calibrate(self.estimator.predict_proba(matrix)[:, 1])
+
+    def calibrate(self, scores: np.ndarray) -> np.ndarray:
+        """The estimator's scores as calibrated probabilities (unchanged without a calibrator)."""
+        return scores if self.calibrator is None else self.calibrator.transform(scores)
+
+    @property
+    def boosting_rounds(self) -> int | None:
+        """XGBoost: the rounds the model uses (the best one when it stopped early); else None."""
+        if self.family != "xgboost":
+            return None
+        best = getattr(self.estimator, "best_iteration", None)
+        return int(best) + 1 if best is not None else int(self.estimator.get_booster().num_boosted_rounds())
 
     def feature_importance(self) -> pd.Series:
         """Importance per raw feature: encoded columns summed back onto their feature."""
@@ -103,6 +127,9 @@ class FittedModel:
         folder.mkdir(parents=True, exist_ok=True)
         artifacts = {"preprocessor": str(folder / "preprocessor.joblib")}
         joblib.dump(self.preprocessor, artifacts["preprocessor"])
+        if self.calibrator is not None:
+            artifacts["calibrator"] = str(folder / "calibrator.joblib")
+            joblib.dump(self.calibrator, artifacts["calibrator"])
         if self.family == "xgboost":
             artifacts["estimator"] = str(folder / "estimator.xgb.json")
             self.estimator.save_model(artifacts["estimator"])
@@ -110,13 +137,16 @@ class FittedModel:
             artifacts["estimator"] = str(folder / "estimator.joblib")
             joblib.dump(self.estimator, artifacts["estimator"])
         meta = folder / "model.json"
-        meta.write_text(json.dumps({"family": self.family, "features": FEATURES}))
+        meta.write_text(
+            json.dumps({"family": self.family, "features": FEATURES, "threshold": self.threshold})
+        )
         artifacts["meta"] = str(meta)
         return artifacts
 
     @classmethod
     def load(cls, artifacts: dict[str, str]) -> FittedModel:
-        family = json.loads(Path(artifacts["meta"]).read_text())["family"]
+        meta = json.loads(Path(artifacts["meta"]).read_text())
+        family = meta["family"]
         if family == "xgboost":
             from xgboost import XGBClassifier
 
@@ -124,7 +154,10 @@ class FittedModel:
             estimator.load_model(artifacts["estimator"])
         else:
             estimator = joblib.load(artifacts["estimator"])
-        return cls(family, joblib.load(artifacts["preprocessor"]), estimator)
+        calibrator = joblib.load(artifacts["calibrator"]) if "calibrator" in artifacts else None
+        return cls(
+            family, joblib.load(artifacts["preprocessor"]), estimator, calibrator, meta.get("threshold", 0.5)
+        )
 
 
 def _raw_feature(encoded: str) -> str:
@@ -133,11 +166,29 @@ def _raw_feature(encoded: str) -> str:
     return max((f for f in FEATURES if rest == f or rest.startswith(f + "_")), key=len, default=rest)
 
 
-def fit(family: str, params: dict[str, Any], train: pd.DataFrame, seed: int = 0) -> FittedModel:
+def fit(
+    family: str,
+    params: dict[str, Any],
+    train: pd.DataFrame,
+    seed: int = 0,
+    valid: pd.DataFrame | None = None,
+) -> FittedModel:
+    """Fit the preprocessor and the estimator on `train`; XGBoost stops early on `valid` when given.
+
+    With early stopping, `estimator.evals_result()` holds the learning curve: "validation_0" on
+    the training rows, "validation_1" on the validation rows (AUC and log loss per round).
+    """
     preprocessor = make_preprocessor()
     matrix = preprocessor.fit_transform(as_model_input(train[FEATURES]))
     estimator = make_estimator(family, params, seed)
-    estimator.fit(matrix, train[LABEL].to_numpy())
+    labels = train[LABEL].to_numpy()
+    if family == "xgboost" and valid is not None:
+        valid_matrix = preprocessor.transform(as_model_input(valid[FEATURES]))
+        estimator.set_params(early_stopping_rounds=EARLY_STOPPING_ROUNDS)
+        eval_set = [(matrix, labels), (valid_matrix, valid[LABEL].to_numpy())]
+        estimator.fit(matrix, labels, eval_set=eval_set, verbose=False)
+    else:
+        estimator.fit(matrix, labels)
     return FittedModel(family, preprocessor, estimator)
 
 

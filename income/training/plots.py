@@ -54,36 +54,97 @@ def target_rate_figure(train: pd.DataFrame):
     return fig
 
 
-def leaderboard_figure(trials: pd.DataFrame, marked_run_id: str, mark: str):
-    """Validation vs test ROC AUC, one point per trial (columns model_family, val_roc_auc,
-    test_roc_auc, run_id), one colour per family; `mark` names the trial `marked_run_id`."""
-    fig, ax = plt.subplots(figsize=(5.4, 4.4))
+def search_figure(trials: pd.DataFrame, marked_run_id: str, mark: str):
+    """Validation ROC AUC per trial in the order they were asked (columns trial_id, model_family,
+    val_roc_auc, run_id), one colour per family, the best so far as a line; `mark` names the
+    trial `marked_run_id`. The test rows are not shown: they are kept for the final score."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colours = dict(zip(FAMILIES, plt.get_cmap("tab10").colors, strict=False))  # a family keeps its colour
-    for family, group in trials.groupby("model_family"):
+    ordered = trials.sort_values("trial_id")
+    for family, group in ordered.groupby("model_family"):
         ax.scatter(
-            group["val_roc_auc"],
-            group["test_roc_auc"],
-            s=40,
-            alpha=0.85,
-            label=family,
-            color=colours.get(family),
+            group["trial_id"], group["val_roc_auc"], s=40, alpha=0.85, label=family, color=colours.get(family)
         )
-    scores = trials[["val_roc_auc", "test_roc_auc"]].to_numpy()
-    if scores.size:
-        low, high = scores.min(), scores.max()
-        ax.plot(
-            [low, high], [low, high], linestyle="--", color="grey", linewidth=1, label="test = validation"
+    if len(ordered):
+        ax.step(
+            ordered["trial_id"],
+            ordered["val_roc_auc"].cummax(),
+            where="post",
+            color="grey",
+            label="best so far",
         )
-    marked = trials[trials["run_id"] == marked_run_id]
+    marked = ordered[ordered["run_id"] == marked_run_id]
     if len(marked):
-        x, y = marked["val_roc_auc"].iloc[0], marked["test_roc_auc"].iloc[0]
+        x, y = marked["trial_id"].iloc[0], marked["val_roc_auc"].iloc[0]
         ax.scatter(
             [x], [y], marker="*", s=320, facecolors="none", edgecolors="black", linewidths=1.2, label=mark
         )
         ax.annotate(mark, (x, y), xytext=(-8, 10), textcoords="offset points", ha="right", fontsize=8)
-    ax.set(xlabel="validation ROC AUC (chooses the best trial)", ylabel="test ROC AUC (the promotion gate)")
-    ax.set_title("Trials: validation vs test ROC AUC", fontsize=10)
-    ax.legend(fontsize=7, loc="best")
+    ax.set(xlabel="trial (in the order the search asked for them)", ylabel="validation ROC AUC")
+    ax.set_title("Search: validation ROC AUC per trial", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def learning_curve_figure(curves: dict[str, dict[str, list[float]]], best_rounds: int, title: str):
+    """XGBoost's log loss and AUC per boosting round, on training and validation rows."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, metric in zip(axes, ("logloss", "auc"), strict=True):
+        for rows, per_metric in curves.items():
+            ax.plot(per_metric[metric], label=f"{rows} rows")
+        ax.axvline(
+            best_rounds - 1, color="grey", linestyle="--", linewidth=1, label=f"kept: {best_rounds} rounds"
+        )
+        ax.set(xlabel="boosting round", ylabel=metric, title=f"{metric} per round")
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def reliability_figure(labels: np.ndarray, scores: dict[str, np.ndarray], title: str):
+    """Observed share of >50K against the predicted probability, in 10 quantile bins, per score set."""
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import brier_score_loss
+
+    fig, ax = plt.subplots(figsize=(5.4, 5))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfectly calibrated")
+    for name, values in scores.items():
+        observed, predicted = calibration_curve(labels, values, n_bins=10, strategy="quantile")
+        brier = brier_score_loss(labels, values)
+        ax.plot(predicted, observed, marker="o", label=f"{name} (Brier {brier:.4f})")
+    ax.set(xlabel="predicted probability of >50K", ylabel="observed share of >50K", title=title)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def shap_figure(contributions: pd.DataFrame, values: pd.DataFrame, title: str, top: int = 15):
+    """SHAP summary: one dot per row and feature at its contribution to the log-odds, features by
+    mean |SHAP|; numbers coloured by their value (low blue, high red), categories grey."""
+    order = contributions.abs().mean().sort_values().tail(top).index
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.36 * len(order) + 1.6), width_ratios=[2, 1])
+    rng = np.random.default_rng(0)
+    for position, feature in enumerate(order):
+        shap_values = contributions[feature].to_numpy()
+        jitter = position + rng.uniform(-0.3, 0.3, len(shap_values))
+        numbers = pd.to_numeric(values[feature], errors="coerce")
+        if numbers.notna().any() and values[feature].dtype != object:
+            ranks = numbers.rank(pct=True).fillna(0.5).to_numpy()
+            axes[0].scatter(shap_values, jitter, c=ranks, cmap="coolwarm", s=4, alpha=0.6)
+        else:
+            axes[0].scatter(shap_values, jitter, color="grey", s=4, alpha=0.4)
+    axes[0].axvline(0, color="black", linewidth=0.6)
+    axes[0].set_yticks(range(len(order)), order)
+    axes[0].set(
+        xlabel="SHAP value (contribution to the log-odds of >50K)", title="per row (colour: value, low→high)"
+    )
+    mean_abs = contributions[order].abs().mean()
+    axes[1].barh(range(len(order)), mean_abs.to_numpy())
+    axes[1].set_yticks(range(len(order)), [])
+    axes[1].set(xlabel="mean |SHAP value|", title="global importance")
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 

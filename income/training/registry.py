@@ -19,7 +19,7 @@ from mlflow.exceptions import MlflowException
 from income.data.schema import LABEL
 from income.platform.tracking import MODEL_NAME, configure
 from income.training.model import FEATURES
-from income.training.trials import evaluate
+from income.training.trials import ROLE_TAG, evaluate
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 HISTORY_TAG = "champion_history"  # registered-model tag: JSON list of champion versions, oldest first
@@ -38,9 +38,10 @@ class PromotionDecision:
 
 
 def best_trial(parent_run_id: str, metric: str = "val_roc_auc"):
-    """The finished child run of `parent_run_id` with the highest `metric` (an MLflow query)."""
+    """The finished trial run under `parent_run_id` with the highest `metric` (an MLflow query)."""
     runs = mlflow.search_runs(
-        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'FINISHED'",
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.{ROLE_TAG} = 'trial' "
+        "and attributes.status = 'FINISHED'",
         order_by=[f"metrics.{metric} DESC"],
         max_results=1,
         output_format="list",

@@ -1,68 +1,30 @@
-"""Hyperparameter trials: a seeded search over model families, each trial one nested MLflow run."""
+"""One hyperparameter trial: fit, evaluate and log as a nested MLflow run (the search: search.py)."""
 
 from __future__ import annotations
 
-import json
-import math
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.entities import Metric
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 from mlflow.types.schema import AnyType
-from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
+from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss, roc_auc_score
 
 from income.data.schema import LABEL
 from income.platform.settings import PROJECT_ROOT
-from income.training.model import CATEGORICAL, FAMILIES, FEATURES, NUMERIC, IncomeClassifier, fit
-from income.training.plots import importance_figure, log_figure, roc_figure
+from income.training.model import CATEGORICAL, FEATURES, NUMERIC, IncomeClassifier, fit
+from income.training.plots import importance_figure, learning_curve_figure, log_figure, roc_figure
+from income.training.search import TrialSpec
 
-# Ranges per family: ("int", lo, hi), ("float", lo, hi), ("log", lo, hi) or ("choice", [...]).
-SEARCH_SPACE: dict[str, dict[str, tuple]] = {
-    "xgboost": {
-        "n_estimators": ("int", 100, 400),
-        "max_depth": ("int", 3, 7),
-        "learning_rate": ("log", 0.02, 0.2),
-        "subsample": ("float", 0.7, 1.0),
-        "colsample_bytree": ("float", 0.5, 1.0),
-        "min_child_weight": ("log", 1.0, 10.0),
-    },
-    "random_forest": {
-        "n_estimators": ("int", 100, 250),
-        "max_depth": ("int", 8, 24),
-        "min_samples_leaf": ("int", 1, 10),
-        "max_features": ("choice", ["sqrt", 0.3, 0.5]),
-    },
-    "decision_tree": {"max_depth": ("int", 4, 14), "min_samples_leaf": ("int", 5, 100)},
-    "logistic_regression": {"C": ("log", 0.01, 10.0)},
-}
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    n_trials: int = 16
-    seed: int = 42
-    families: list[str] = field(default_factory=lambda: list(FAMILIES))
-    # Pin parameters of a family, e.g. '{"xgboost": {"max_depth": 6}}' (JSON).
-    fixed_params_json: str = "{}"
-
-
-@dataclass(frozen=True)
-class TrialSpec:
-    trial_id: int
-    model_family: str
-    params_json: str
-
-    @property
-    def params(self) -> dict:
-        return json.loads(self.params_json)
+ROLE_TAG = "run_role"  # "trial" for a search trial, "final" for the refit model that is registered
 
 
 @dataclass(frozen=True)
@@ -71,44 +33,16 @@ class TrialResult:
     model_family: str
     run_id: str
     val_roc_auc: float
-    test_roc_auc: float
     fit_seconds: float
 
 
-def _sample(rng: np.random.Generator, spec: tuple):
-    kind = spec[0]
-    if kind == "int":
-        return int(rng.integers(spec[1], spec[2] + 1))
-    if kind == "float":
-        return round(float(rng.uniform(spec[1], spec[2])), 4)
-    if kind == "log":
-        return round(float(math.exp(rng.uniform(math.log(spec[1]), math.log(spec[2])))), 5)
-    choices = spec[1]
-    return choices[int(rng.integers(len(choices)))]
-
-
-def make_trial_specs(cfg: SearchConfig) -> list[TrialSpec]:
-    """`n_trials` specs, families in turn, parameters drawn by a seeded random search."""
-    unknown = set(cfg.families) - set(FAMILIES)
-    if unknown:
-        raise ValueError(f"unknown model families {sorted(unknown)}; choose from {', '.join(FAMILIES)}")
-    rng = np.random.default_rng(cfg.seed)
-    fixed = json.loads(cfg.fixed_params_json)
-    specs = []
-    for trial_id in range(cfg.n_trials):
-        family = cfg.families[trial_id % len(cfg.families)]
-        params = {name: _sample(rng, space) for name, space in SEARCH_SPACE[family].items()}
-        params.update(fixed.get(family, {}))
-        specs.append(TrialSpec(trial_id, family, json.dumps(params, sort_keys=True)))
-    return specs
-
-
-def evaluate(labels: np.ndarray, scores: np.ndarray, prefix: str) -> dict[str, float]:
-    predicted = (scores >= 0.5).astype(int)
+def evaluate(labels: np.ndarray, scores: np.ndarray, prefix: str, threshold: float = 0.5) -> dict[str, float]:
+    predicted = (scores >= threshold).astype(int)
     return {
         f"{prefix}_roc_auc": float(roc_auc_score(labels, scores)),
         f"{prefix}_accuracy": float(accuracy_score(labels, predicted)),
         f"{prefix}_log_loss": float(log_loss(labels, np.clip(scores, 1e-7, 1 - 1e-7))),
+        f"{prefix}_brier": float(brier_score_loss(labels, scores)),
         f"{prefix}_f1": float(f1_score(labels, predicted)),
     }
 
@@ -143,6 +77,35 @@ def log_model(model, example: pd.DataFrame) -> str:
     return info.model_uri
 
 
+def log_learning_curve(model, title: str) -> None:
+    """XGBoost's log loss and AUC per round on training and validation rows: step metrics and a figure."""
+    curves = model.estimator.evals_result()
+    named = {"train": curves["validation_0"], "val": curves["validation_1"]}
+    metrics = [
+        Metric(f"curve_{rows}_{metric}", float(value), 0, step)
+        for rows, per_metric in named.items()
+        for metric, values in per_metric.items()
+        for step, value in enumerate(values)
+    ]
+    client, run_id = mlflow.MlflowClient(), mlflow.active_run().info.run_id
+    for start in range(0, len(metrics), 1000):  # MLflow takes at most 1,000 metrics per batch
+        client.log_batch(run_id, metrics=metrics[start : start + 1000], synchronous=True)
+    log_figure(
+        learning_curve_figure(named, model.boosting_rounds, f"{title}: learning curve"), "learning_curve.png"
+    )
+
+
+VALID_SCORES = "validation_scores.npy"  # a trial's scores on the validation rows, in their order
+
+
+def log_validation_scores(scores: np.ndarray) -> None:
+    """Keep a trial's validation scores in its run: calibration and threshold are chosen on them."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / VALID_SCORES
+        np.save(path, np.asarray(scores, dtype=float))
+        mlflow.log_artifact(str(path))
+
+
 @dataclass
 class Splits:
     train: pd.DataFrame
@@ -173,39 +136,48 @@ def _log_datasets(splits: Splits) -> None:
 
 
 def run_trial(spec: TrialSpec, splits: Splits, parent_run_id: str, seed: int = 0) -> TrialResult:
-    """Fit one trial, evaluate it on validation and test, log everything as a nested run.
+    """Fit one trial (XGBoost stops early on the validation rows), score it on validation, log it
+    as a nested run: parameters, metrics, ROC curve, importance, XGBoost's learning curve.
 
     An exception ends the run as FAILED in MLflow and propagates, so Flyte counts the
     trial as failed (the map task's min_success_ratio decides whether the run goes on).
     """
     run_name = f"trial-{spec.trial_id:02d}-{spec.model_family}"
     with mlflow.start_run(run_name=run_name, parent_run_id=parent_run_id, nested=True) as run:
-        mlflow.set_tags({"model_family": spec.model_family, "trial_id": spec.trial_id})
+        mlflow.set_tags(
+            {
+                "model_family": spec.model_family,
+                "trial_id": spec.trial_id,
+                ROLE_TAG: "trial",
+                "params_json": spec.params_json,  # typed, as the refit needs them (params are text)
+            }
+        )
         mlflow.log_params({"model_family": spec.model_family, **spec.params})
         _log_inputs(splits)
         started = time.perf_counter()
-        model = fit(spec.model_family, spec.params, splits.train, seed=seed)
+        model = fit(spec.model_family, spec.params, splits.train, seed=seed, valid=splits.valid)
         fit_seconds = time.perf_counter() - started
+        if model.boosting_rounds is not None:
+            mlflow.log_param("boosting_rounds", model.boosting_rounds)  # the best round (early stopping)
+            log_learning_curve(model, run_name)
         valid_scores = model.predict_proba(splits.valid[FEATURES])
-        test_scores = model.predict_proba(splits.test[FEATURES])
+        # The test rows stay untouched: they score the final model only (final.py, registry.py).
         metrics = {
             **evaluate(splits.valid[LABEL].to_numpy(), valid_scores, "val"),
-            **evaluate(splits.test[LABEL].to_numpy(), test_scores, "test"),
             "fit_seconds": fit_seconds,
         }
         mlflow.log_metrics(metrics)
+        log_validation_scores(valid_scores)
         log_figure(
             roc_figure(splits.valid[LABEL], valid_scores, f"{run_name}: validation ROC"), "roc_curve.png"
         )
         log_figure(
             importance_figure(model.feature_importance(), f"{run_name}: importance"), "feature_importance.png"
         )
-        log_model(model, splits.valid)
     return TrialResult(
         trial_id=spec.trial_id,
         model_family=spec.model_family,
         run_id=run.info.run_id,
         val_roc_auc=metrics["val_roc_auc"],
-        test_roc_auc=metrics["test_roc_auc"],
         fit_seconds=round(fit_seconds, 3),
     )

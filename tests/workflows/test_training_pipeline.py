@@ -24,7 +24,8 @@ def test_workflow_registers_a_champion_from_the_best_trial(training_run):
     champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
     assert training_run.decision.promoted
     assert str(champion.version) == training_run.decision.model_version
-    assert champion.run_id == training_run.best_run_id
+    assert champion.run_id == training_run.final_run_id  # the best trial refit
+    assert champion.tags["trial_run_id"] == training_run.best_run_id
     assert champion.tags["feature_service"] == "income_v1"
     assert champion.tags["promotion.decision"] == "promoted"
     assert len(champion.tags["feature_refs"].split(",")) == len(FEATURES)
@@ -33,10 +34,12 @@ def test_workflow_registers_a_champion_from_the_best_trial(training_run):
     assert best.data.metrics["val_roc_auc"] > 0.7
     children = mlflow.search_runs(
         filter_string=f"tags.mlflow.parentRunId = '{training_run.parent_run_id}' "
-        "and attributes.status = 'FINISHED'",
+        "and attributes.status = 'FINISHED' and tags.run_role = 'trial'",
         output_format="list",
     )
     assert best.data.metrics["val_roc_auc"] == max(r.data.metrics["val_roc_auc"] for r in children)
+    # The trials never score the test rows: only the final model does.
+    assert all("test_roc_auc" not in r.data.metrics for r in children)
     artifacts = {a.path for a in client.list_artifacts(training_run.best_run_id)}
     assert {"roc_curve.png", "feature_importance.png"} <= artifacts
     assert {i.dataset.name for i in best.inputs.dataset_inputs} == {
@@ -138,7 +141,7 @@ def test_lineage_leads_from_the_champion_back_to_the_raw_input(training_run, fea
     assert feature_run["raw"]["source"].startswith("synthetic backfill until ")
     assert chain["raw sha256"] == feature_run["raw"]["sha256"]
     assert chain["feature set"] == feature_run["feature_set_version"]
-    assert chain["MLflow run"] == training_run.best_run_id
+    assert chain["MLflow run"] == training_run.final_run_id
     assert "  table demographic" in chain
     logged = mlflow.artifacts.load_dict(f"runs:/{training_run.parent_run_id}/lineage.json")
     assert logged["model_version"] == training_run.decision.model_version
@@ -149,7 +152,7 @@ def test_the_parent_run_keeps_the_lineage_picture_and_the_leaderboard_chart(trai
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent)}
     assert {"lineage.json", "lineage.svg", "lineage.html", "leaderboard.png"} <= artifacts
     svg = mlflow.artifacts.load_text(f"runs:/{parent}/lineage.svg")
-    assert svg.startswith("<svg") and f"/runs/{training_run.best_run_id}'" in svg
+    assert svg.startswith("<svg") and f"/runs/{training_run.final_run_id}'" in svg
     assert f"#/models/income-classifier/versions/{training_run.decision.model_version}'" in svg
     chart = Path(mlflow.artifacts.download_artifacts(f"runs:/{parent}/leaderboard.png"))
     assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
@@ -158,9 +161,10 @@ def test_the_parent_run_keeps_the_lineage_picture_and_the_leaderboard_chart(trai
 def test_a_retried_select_and_register_changes_nothing(training_run):
     """Flyte retries select_and_register (retries=2): a second attempt with the same inputs
     registers no new version, returns the same outcome and leaves the champion history alone."""
+    from income.training.final import FinalModel
     from income.training.registry import HISTORY_TAG, MODEL_NAME
     from income.training.trials import TrialResult
-    from tasks.training import TrainingConfig, TrainingSet, select_and_register
+    from tasks.training import TrainingConfig, TrainingSet, refit_best, select_and_register
 
     client = mlflow.MlflowClient()
     registered = client.get_registered_model(MODEL_NAME)
@@ -182,7 +186,7 @@ def test_a_retried_select_and_register_changes_nothing(training_run):
     )
     trials = mlflow.search_runs(
         filter_string=f"tags.mlflow.parentRunId = '{training_run.parent_run_id}' "
-        "and attributes.status = 'FINISHED'",
+        "and attributes.status = 'FINISHED' and tags.run_role = 'trial'",
         output_format="list",
     )
     results = [
@@ -191,13 +195,16 @@ def test_a_retried_select_and_register_changes_nothing(training_run):
             model_family=r.data.params["model_family"],
             run_id=r.info.run_id,
             val_roc_auc=r.data.metrics["val_roc_auc"],
-            test_roc_auc=r.data.metrics["test_roc_auc"],
             fit_seconds=r.data.metrics["fit_seconds"],
         )
         for r in trials
     ] + [None]  # the failed trial
 
-    retry = select_and_register(training_set=training_set, results=results, cfg=TrainingConfig())
+    # refit_best retried finds the final model the first attempt logged, and refits nothing.
+    first = FinalModel(**json.loads(client.get_run(training_run.final_run_id).data.tags["final_model"]))
+    final = refit_best(training_set=training_set, results=results, cfg=TrainingConfig())
+    assert final == first
+    retry = select_and_register(training_set=training_set, results=results, final=final, cfg=TrainingConfig())
 
     assert retry == training_run
     assert len(client.search_model_versions(f"name = '{MODEL_NAME}'")) == versions

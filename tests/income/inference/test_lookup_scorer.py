@@ -60,6 +60,26 @@ def test_lookups_give_the_models_exact_probabilities(family, params):
     assert np.array_equal(scorer.predict(columns), model.predict_proba(pd.DataFrame(columns)[FEATURES]))
 
 
+def test_lookups_apply_the_models_calibrator():
+    from income.training.calibration import IsotonicCalibrator
+
+    train = _training_set()
+    model = fit("xgboost", {"n_estimators": 10}, train)
+    raw = model.predict_proba(train[FEATURES])
+    model.calibrator = IsotonicCalibrator().fit(raw, train[LABEL].to_numpy())
+    columns = _awkward_columns()
+
+    calibrated = LookupScorer(model).predict(columns)
+
+    assert np.array_equal(calibrated, model.predict_proba(pd.DataFrame(columns)[FEATURES]))
+    assert not np.array_equal(
+        calibrated,
+        model.estimator.predict_proba(
+            model.preprocessor.transform(as_model_input(pd.DataFrame(columns)[FEATURES]))
+        )[:, 1],
+    )
+
+
 def test_a_preprocessor_it_cannot_compile_is_used_as_it_is():
     # The compiled path assumes a centred scaler; without centring it must not guess.
     preprocessor = ColumnTransformer(
