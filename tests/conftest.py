@@ -103,9 +103,15 @@ def champion(feature_run):
     refs = ",".join(service_refs(store, FEATURE_SERVICE))
     training_set = join_training_set(store, read_labels(offline_store_uri()))
     train, valid, test = split_by_time(training_set, 0.15, 0.15)
+    model = fit("xgboost", {"n_estimators": 40, "max_depth": 3}, train)
+    model.threshold = CHAMPION_THRESHOLD  # not 0.5: batch and online scoring must use the model's own
     with mlflow.start_run(run_name="serving-test-champion") as run:
-        log_model(fit("xgboost", {"n_estimators": 40, "max_depth": 3}, train), valid)
-    contract = {"feature_service": FEATURE_SERVICE, "feature_refs": refs}
+        log_model(model, valid)
+    contract = {
+        "feature_service": FEATURE_SERVICE,
+        "feature_refs": refs,
+        "decision_threshold": repr(CHAMPION_THRESHOLD),
+    }
     decision = register_and_gate(run.info.run_id, test, 0.0, contract, SERVING_MODEL)
     assert decision.promoted
     return SERVING_MODEL, decision.model_version, training_set
@@ -113,6 +119,8 @@ def champion(feature_run):
 
 # Small, quick trials: one per family; decision trees are pinned to an invalid depth so
 # that one trial in four fails (sklearn rejects max_depth=0).
+CHAMPION_THRESHOLD = 0.35  # the decision threshold of the scoring tests' champion
+
 FAST_TRIALS = {
     "xgboost": {"n_estimators": 60},
     "random_forest": {"n_estimators": 40},

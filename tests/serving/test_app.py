@@ -17,6 +17,7 @@ from income.training.model import FEATURES, fit
 from serving.app import create_app
 from serving.schemas import MAX_USERS
 from serving.settings import ServeSettings
+from tests.conftest import CHAMPION_THRESHOLD
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +68,8 @@ def test_one_user_scored_as_the_champion_pyfunc_scores_the_same_online_features(
     (prediction,) = response.json()["predictions"]
     probability = float(_expected(name, row)[0])
     assert prediction["probability"] == probability
-    assert prediction["label"] == (">50K" if probability >= 0.5 else "<=50K")
+    assert prediction["label"] == (">50K" if probability >= CHAMPION_THRESHOLD else "<=50K")
+    assert prediction["threshold"] == CHAMPION_THRESHOLD  # the model version's own
     assert (prediction["model_name"], prediction["model_version"]) == (name, version)
     stamps = prediction["feature_timestamps"]
     assert set(stamps) == {"demographic", "relationship", "occupation", "history"}

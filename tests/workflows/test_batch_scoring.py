@@ -19,6 +19,7 @@ from income.inference.contract import ContractMismatchError
 from income.inference.population import PopulationError, population_from_file
 from income.inference.predictions import read_predictions
 from income.training.model import FEATURES
+from tests.conftest import CHAMPION_THRESHOLD
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +128,8 @@ def test_scores_the_scoreable_users_with_the_models_point_in_time_scores(
     assert len(got) == len(scored) and got[ENTITY_KEY].is_unique
     assert set(got[ENTITY_KEY]) == set(scored[ENTITY_KEY])
     assert got["probability"].between(0, 1).all()
-    assert (got["predicted_label"] == (got["probability"] >= 0.5).astype(int)).all()
+    assert scoring.threshold == CHAMPION_THRESHOLD  # the model version's own
+    assert (got["predicted_label"] == (got["probability"] >= CHAMPION_THRESHOLD).astype(int)).all()
     assert set(got["model_version"]) == {version} and set(got["model_name"]) == {name}
     assert set(got["feature_service"]) == {"income_v1"}
     assert scoring.positive_share == pytest.approx(got["predicted_label"].mean(), abs=1e-6)

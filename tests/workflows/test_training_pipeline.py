@@ -210,3 +210,34 @@ def test_a_retried_select_and_register_changes_nothing(training_run):
     assert len(client.search_model_versions(f"name = '{MODEL_NAME}'")) == versions
     assert client.get_registered_model(MODEL_NAME).tags[HISTORY_TAG] == registered.tags[HISTORY_TAG]
     assert client.get_registered_model(MODEL_NAME).aliases == registered.aliases
+
+
+def test_the_registered_model_is_the_best_trial_refit_calibrated_and_thresholded(training_run):
+    from income.training.model import FittedModel
+    from income.training.registry import MODEL_NAME
+    from income.training.splits import split_by_time
+
+    client = mlflow.MlflowClient()
+    version = client.get_model_version(MODEL_NAME, training_run.decision.model_version)
+    final = client.get_run(training_run.final_run_id)
+    trial = client.get_run(training_run.best_run_id)
+    train, valid, test = split_by_time(pd.read_parquet(version.tags["training_set_uri"]), 0.15, 0.15)
+
+    assert final.data.tags["run_role"] == "final" and final.data.tags["trial_run_id"] == trial.info.run_id
+    assert int(final.data.params["refit_rows"]) == len(train) + len(valid)
+    if trial.data.params["model_family"] == "xgboost":  # more rows, proportionally more rounds
+        growth = (len(train) + len(valid)) / len(train)
+        rounds = int(trial.data.params["boosting_rounds"])
+        assert int(final.data.params["n_estimators"]) == round(rounds * growth)
+    artifacts = {a.path for a in client.list_artifacts(final.info.run_id, "calibration")}
+    assert artifacts == {"calibration/reliability_validation.png", "calibration/reliability_test.png"}
+    assert version.tags["calibration"] in ("none", "platt", "isotonic")
+    # The threshold travels in the version's tags (batch scoring) and in the model (the service).
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version.version}")
+    model: FittedModel = pyfunc.unwrap_python_model().model
+    assert model.threshold == float(version.tags["decision_threshold"])
+    assert 0 < model.threshold < 1
+    # The final score on the test rows is the model's own, at its threshold.
+    scores = np.asarray(pyfunc.predict(test[FEATURES]))
+    accuracy = float(((scores >= model.threshold).astype(int) == test["label"].to_numpy()).mean())
+    assert accuracy == pytest.approx(final.data.metrics["test_accuracy"])
