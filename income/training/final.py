@@ -126,10 +126,12 @@ def finalize(
         log_figure(
             reliability_figure(
                 valid_labels,
-                {
-                    "trial, uncalibrated": valid_scores,
-                    f"trial, {calibration.method} (out of fold)": calibration.out_of_fold,
-                },
+                {"best trial, uncalibrated": valid_scores}
+                | (
+                    {f"best trial, {calibration.method} (out of fold)": calibration.out_of_fold}
+                    if calibration.method != "none"
+                    else {}
+                ),
                 "Calibration on the validation rows",
             ),
             "calibration/reliability_validation.png",

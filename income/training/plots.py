@@ -79,7 +79,7 @@ def search_figure(trials: pd.DataFrame, marked_run_id: str, mark: str):
         ax.scatter(
             [x], [y], marker="*", s=320, facecolors="none", edgecolors="black", linewidths=1.2, label=mark
         )
-        ax.annotate(mark, (x, y), xytext=(-8, 10), textcoords="offset points", ha="right", fontsize=8)
+        ax.annotate(mark, (x, y), xytext=(-10, -14), textcoords="offset points", ha="right", fontsize=8)
     ax.set(xlabel="trial (in the order the search asked for them)", ylabel="validation ROC AUC")
     ax.set_title("Search: validation ROC AUC per trial", fontsize=10)
     ax.legend(fontsize=7, loc="lower right")
