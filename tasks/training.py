@@ -168,7 +168,14 @@ def tell_trials(
 ) -> int:
     """Tell the study the round's validation ROC AUC (failed trials as failed); returns trials told."""
     study = open_study(study_name(training_set), cfg.search)
-    return tell_round(study, specs, [r.val_roc_auc if r is not None else None for r in results])
+    told = tell_round(study, specs, [r.val_roc_auc if r is not None else None for r in results])
+    best = study.best_trial if any(t.value is not None for t in study.trials) else None
+    print(  # progress on the console of `pyflyte run` (and in the task's log on a cluster)
+        f"search: {told}/{cfg.search.n_trials} trials told"
+        + (f", best validation ROC AUC {best.value:.4f} ({best.params['model_family']})" if best else ""),
+        flush=True,
+    )
+    return told
 
 
 @task(requests=SMALL, limits=SMALL, timeout=SHORT, retries=2)
@@ -183,7 +190,13 @@ def gather_trials(rounds: list[list[TrialResult | None]]) -> list[TrialResult | 
 def train_trial(spec: TrialSpec, training_set: TrainingSet) -> TrialResult:
     """Fit and log one trial as a nested MLflow run (failures end it as FAILED and fail the task)."""
     configure()
-    return run_trial(spec, load_splits(training_set), training_set.parent_run_id)
+    result = run_trial(spec, load_splits(training_set), training_set.parent_run_id)
+    print(
+        f"  trial {spec.trial_id:2d} {spec.model_family:<19} validation ROC AUC {result.val_roc_auc:.4f} "
+        f"({result.fit_seconds:.1f} s)",
+        flush=True,
+    )
+    return result
 
 
 def _leaderboard(results: list[TrialResult | None], best_run_id: str, mark: str) -> tuple[h.Markup, object]:
@@ -204,9 +217,15 @@ def refit_best(
     calibrated and thresholded on validation, scored once on test, explained (income.training.final)."""
     configure()
     best = best_trial(training_set.parent_run_id)
-    return finalize(
-        best.info.run_id, load_splits(training_set), training_set.parent_run_id, cfg.threshold_criterion
+    splits = load_splits(training_set)
+    final = finalize(best.info.run_id, splits, training_set.parent_run_id, cfg.threshold_criterion)
+    print(
+        f"final: trial {best.data.tags['trial_id']} ({final.model_family}) refit on {final.refit_rows:,} "
+        f"rows, calibration {final.calibration}, threshold {final.threshold:.3f}: test ROC AUC "
+        f"{final.test_roc_auc:.4f}, accuracy {final.test_accuracy:.4f}",
+        flush=True,
     )
+    return final
 
 
 def _final_section(final: FinalModel) -> h.Markup:
