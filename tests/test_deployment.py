@@ -56,12 +56,52 @@ def test_spark_step_is_a_spark_task_with_its_configuration(package):
     assert "spark.executor.memory" in spark_conf
 
 
-def test_training_fan_out_is_an_array_node_with_min_success_ratio(package):
+def test_training_search_is_a_dynamic_workflow_of_rounds(package):
     workflow = next(s for s in package["workflows"] if s.template.id.name == TRAINING)
-    array_nodes = [n.array_node for n in workflow.template.nodes if n.HasField("array_node")]
-    assert len(array_nodes) == 1
-    assert array_nodes[0].min_success_ratio == pytest.approx(0.75)
-    assert "train_trial" in array_nodes[0].node.task_node.reference_id.name
+    called = [n.task_node.reference_id.name for n in workflow.template.nodes if n.HasField("task_node")]
+    assert "workflows.training_pipeline.search" in called
+
+
+def test_each_search_round_asks_fits_in_parallel_and_tells_before_the_next_asks():
+    """The dynamic workflow compiled as Flyte compiles it on a cluster (10 trials: rounds of 4, 4, 2)."""
+    from flytekit.configuration import ImageConfig, SerializationSettings
+    from flytekit.core.context_manager import ExecutionState, FlyteContextManager
+    from flytekit.core.type_engine import TypeEngine
+
+    from income.training.search import SearchConfig
+    from tasks.training import TrainingConfig, TrainingSet
+    from workflows.training_pipeline import search
+
+    training_set = TrainingSet(
+        "s3://b/t.parquet", 10, "0" * 64, "income_v1", ["v:f"], "d", "run", 0.15, 0.15, {}
+    )
+    inputs = {
+        "cfg": TrainingConfig(search=SearchConfig(n_trials=10, round_size=4)),
+        "training_set": training_set,
+    }
+    settings = SerializationSettings(image_config=ImageConfig.auto(img_name=IMAGE))
+    with FlyteContextManager.with_context(
+        FlyteContextManager.current_context().with_serialization_settings(settings)
+    ) as ctx:
+        state = ctx.execution_state.with_params(mode=ExecutionState.Mode.TASK_EXECUTION)
+        with FlyteContextManager.with_context(ctx.with_execution_state(state)) as ctx:
+            hints = {"cfg": TrainingConfig, "training_set": TrainingSet}
+            spec = search.dispatch_execute(ctx, TypeEngine.dict_to_literal_map(ctx, inputs, type_hints=hints))
+
+    nodes = {n.id: n for n in spec.nodes}
+    kinds = {
+        node_id: "map" if n.array_node is not None else n.task_node.reference_id.name.rsplit(".", 1)[1]
+        for node_id, n in nodes.items()
+    }
+    assert list(kinds.values()) == ["ask_trials", "map", "tell_trials"] * 3 + ["gather_trials"]
+    for node_id, n in nodes.items():
+        if kinds[node_id] == "map":
+            array = n.array_node.to_flyte_idl()
+            assert array.min_success_ratio == pytest.approx(0.75)
+            assert "train_trial" in array.node.task_node.reference_id.name
+    ids = list(nodes)
+    for round_start in (3, 6):  # each ask waits for the previous round's tell
+        assert ids[round_start - 1] in nodes[ids[round_start]].upstream_node_ids
 
 
 def test_launch_plans_carry_their_schedules(package):

@@ -15,7 +15,7 @@ from datetime import datetime
 from flytekit import dynamic, map_task, workflow
 
 from income.training.trials import TrialResult
-from tasks.resources import SMALL
+from tasks.resources import LONG, SMALL
 from tasks.training import (
     TrainingConfig,
     TrainingOutcome,
@@ -33,7 +33,8 @@ from tasks.training import (
 MIN_SUCCESS_RATIO = 0.75
 
 
-@dynamic(requests=SMALL, limits=SMALL)
+# The timeout covers the whole search; a retry resumes it (the study keeps what was asked and told).
+@dynamic(requests=SMALL, limits=SMALL, timeout=LONG, retries=2)
 def search(cfg: TrainingConfig, training_set: TrainingSet) -> list[TrialResult | None]:
     """cfg.search.rounds() rounds: ask -> fit the trials in parallel -> tell, one after the other."""
     told, rounds = 0, []
