@@ -98,8 +98,11 @@ FLYTE_DOMAIN ?= development
 image: ## Build and push the task image (needs a Docker engine).
 	docker build -t $(IMAGE) . && docker push $(IMAGE)
 
+# --copy none: the tasks run the code baked into the image of this commit (Dockerfile), on the
+# Spark driver and on every executor alike. Fast registration would ship the code to the driver
+# only: executors would unpickle functions against the image's older code.
 register: setup ## Register workflows and launch plans with the profile's settings.
-	$(VENV)/bin/pyflyte register workflows --project $(FLYTE_PROJECT) --domain $(FLYTE_DOMAIN) \
+	$(VENV)/bin/pyflyte register workflows --copy none --project $(FLYTE_PROJECT) --domain $(FLYTE_DOMAIN) \
 		--image $(IMAGE) --version $(shell git rev-parse --short HEAD) --activate-launchplans \
 		$(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=\(.*\)/--env \1=\2/p' $(PROFILE))
 

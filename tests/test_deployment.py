@@ -130,6 +130,19 @@ def test_every_task_uses_the_image_and_sets_resources_and_retries(package):
             assert template.metadata.retries.retries >= 1, f"{name} has no retries"
 
 
+def test_tasks_run_the_code_baked_into_the_image_not_a_fast_registered_copy(package):
+    """Spark executors get no fast-registered code: every task must run the image's own code."""
+    for name, template in _tasks(package).items():
+        assert "pyflyte-fast-execute" not in template.container.args, name
+    register = (ROOT / "Makefile").read_text().split("\nregister:", 1)[1].split("\n\n", 1)[0]
+    assert "pyflyte register workflows --copy none" in register
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert all(
+        f"COPY {package}/ {package}/" in dockerfile
+        for package in ("income", "spark_jobs", "tasks", "workflows")
+    )
+
+
 def test_dockerfile_is_lint_clean():
     result = subprocess.run([BIN / "hadolint", "Dockerfile"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
