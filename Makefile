@@ -67,7 +67,7 @@ ADULT_TRIALS ?= 48
 ADULT := $(CURDIR)/.runtime/adult
 adult: up ## Features and training (48 trials) on the real UCI Adult CSV, kept apart in .runtime/adult/ and Valkey db 1.
 	@$(RUN) export INCOME_RUNTIME=$(ADULT) INCOME_OFFLINE_STORE=$(ADULT)/offline_store VALKEY_DB=1 \
-		FEAST_REGISTRY_PATH=$(ADULT)/feast/registry.db MLFLOW_TRACKING_URI=sqlite:///$(ADULT)/mlflow/mlflow.db \
+		FEAST_REGISTRY_PATH=$(ADULT)/feast/registry.sqlite MLFLOW_TRACKING_URI=sqlite:///$(ADULT)/mlflow/mlflow.db \
 		MLFLOW_ARTIFACTS_DESTINATION=$(ADULT)/mlflow/artifacts; \
 	$(PY) -m income.data.adult $(ADULT_CSV) $(ADULT)/adult_batch.parquet && \
 	$(VENV)/bin/pyflyte run workflows/feature_pipeline.py feature_pipeline --batch_file $(ADULT)/adult_batch.parquet && \

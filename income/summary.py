@@ -93,7 +93,8 @@ def main() -> None:
         print(f"    {table:<14} {published.tables[table].rows:>10,} rows")
     for quarantined in sorted((root / "quarantine").glob("*.parquet")):
         print(f"  quarantine       {show(quarantined)} ({_rows(quarantined):,} rows)")
-    print(f"  Feast registry   {show(runtime_dir() / 'feast' / 'registry.db')} (feature service income_v1)")
+    registry = runtime_dir() / "feast" / "registry.sqlite"
+    print(f"  Feast registry   {show(registry)} (SQL registry on sqlite; feature service income_v1)")
     try:
         valkey = ValkeySettings.from_env()
         client = valkey.client()

@@ -55,7 +55,7 @@ def pipeline_env(tmp_path_factory, valkey_server):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("INCOME_RUNTIME", str(runtime))
         mp.setenv("INCOME_OFFLINE_STORE", str(offline))
-        mp.setenv("FEAST_REGISTRY_PATH", str(runtime / "feast" / "registry.db"))
+        mp.setenv("FEAST_REGISTRY_PATH", str(runtime / "feast" / "registry.sqlite"))
         mp.setenv("VALKEY_HOST", settings.host)
         mp.setenv("VALKEY_PORT", str(settings.port))
         mp.setenv("VALKEY_PASSWORD", settings.password)

@@ -98,7 +98,7 @@ def simulation_environment(root: Path, valkey_db: int):
     os.environ.update(
         INCOME_RUNTIME=str(root),
         INCOME_OFFLINE_STORE=str(root / "offline_store"),
-        FEAST_REGISTRY_PATH=str(root / "feast" / "registry.db"),
+        FEAST_REGISTRY_PATH=str(root / "feast" / "registry.sqlite"),
         MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
         MLFLOW_ARTIFACTS_DESTINATION=str(root / "mlflow" / "artifacts"),
         VALKEY_DB=str(valkey_db),

@@ -25,6 +25,7 @@ from income.platform.settings import (
     ValkeySettings,
     load_runtime_env,
     offline_store_uri,
+    registry_config,
     runtime_dir,
 )
 
@@ -41,10 +42,13 @@ def configure_environment(valkey: ValkeySettings | None = None) -> None:
     load_runtime_env()
     valkey = valkey or ValkeySettings.from_env()
     os.environ["FEAST_VALKEY_CONNECTION"] = valkey.feast_connection_string
-    os.environ.setdefault("FEAST_REGISTRY_PATH", str(runtime_dir() / "feast" / "registry.db"))
+    os.environ.setdefault("FEAST_REGISTRY_PATH", str(runtime_dir() / "feast" / "registry.sqlite"))
     os.environ.setdefault("INCOME_OFFLINE_STORE", offline_store_uri())
     os.environ.setdefault("INCOME_OFFLINE_ENGINE", DEFAULT_OFFLINE_ENGINE)
-    Path(os.environ["FEAST_REGISTRY_PATH"]).parent.mkdir(parents=True, exist_ok=True)
+    location = os.environ["FEAST_REGISTRY_PATH"]
+    os.environ["FEAST_REGISTRY_TYPE"], os.environ["FEAST_REGISTRY_URL"] = registry_config(location)
+    if "://" not in location:
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
 
 
 def get_store(valkey: ValkeySettings | None = None, offline_engine: str | None = None):
@@ -60,7 +64,16 @@ def get_store(valkey: ValkeySettings | None = None, offline_engine: str | None =
             raise ValueError(f"offline_engine must be one of {OFFLINE_ENGINES}, not {offline_engine!r}")
         os.environ["INCOME_OFFLINE_ENGINE"] = offline_engine
     configure_environment(valkey)
-    return FeatureStore(repo_path=str(FEATURE_REPO))
+    store = FeatureStore(repo_path=str(FEATURE_REPO))
+    try:
+        store.registry  # noqa: B018 - opening the SQL registry creates its tables when missing
+    except Exception as error:  # noqa: BLE001 - SQLAlchemy's error types vary by database
+        if "already exists" not in str(error):
+            raise
+        # Two processes opened a new SQL registry at once and both created its tables; the
+        # other one won, and its tables are there now.
+        store = FeatureStore(repo_path=str(FEATURE_REPO))
+    return store
 
 
 def definitions_version() -> str:

@@ -93,3 +93,21 @@ def offline_store_uri() -> str:
     """Root of the offline store: a local folder by default, any Spark/pyarrow URI at scale."""
     load_runtime_env()
     return os.environ.get("INCOME_OFFLINE_STORE", str(runtime_dir() / "offline_store"))
+
+
+SQL_SCHEMES = ("sqlite:", "postgresql", "mysql")
+
+
+def registry_config(location: str) -> tuple[str, str]:
+    """(registry_type, path) for feature_store.yaml from FEAST_REGISTRY_PATH.
+
+    Feast's SQL registry, which changes one object at a time in a transaction and so survives
+    concurrent workflows: an SQLAlchemy URL (postgresql+psycopg://... on a cluster) as given, a
+    local path as a sqlite database. An object-store URI (s3://, gs://) keeps Feast's file
+    registry, which one writer at a time may use.
+    """
+    if location.startswith(SQL_SCHEMES):
+        return "sql", location
+    if "://" in location:
+        return "file", location
+    return "sql", f"sqlite:///{os.path.abspath(location)}"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from income.platform.java import ensure_java
-from income.platform.settings import DEFAULT_OFFLINE_ENGINE, ValkeySettings, runtime_dir
+from income.platform.settings import DEFAULT_OFFLINE_ENGINE, ValkeySettings, registry_config, runtime_dir
 
 DEFAULT_PORT = 6390
 
@@ -133,6 +133,8 @@ def _local_server() -> ValkeyServer:
 def write_env(server: ValkeyServer, java_home: Path) -> Path:
     """The connection settings as `export` lines: what the Makefile, the code and the `feast` CLI read."""
     root = runtime_dir()
+    registry = root / "feast" / "registry.sqlite"
+    registry_type, registry_url = registry_config(str(registry))
     lines = {
         "INCOME_RUNTIME": root,
         "VALKEY_HOST": server.bind,
@@ -140,7 +142,9 @@ def write_env(server: ValkeyServer, java_home: Path) -> Path:
         "VALKEY_PASSWORD": server.password,
         "INCOME_OFFLINE_STORE": root / "offline_store",
         "INCOME_OFFLINE_ENGINE": os.environ.get("INCOME_OFFLINE_ENGINE", DEFAULT_OFFLINE_ENGINE),
-        "FEAST_REGISTRY_PATH": root / "feast" / "registry.db",
+        "FEAST_REGISTRY_PATH": registry,
+        "FEAST_REGISTRY_TYPE": registry_type,
+        "FEAST_REGISTRY_URL": registry_url,
         "FEAST_VALKEY_CONNECTION": server.settings.feast_connection_string,
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
         "MLFLOW_ARTIFACTS_DESTINATION": root / "mlflow" / "artifacts",

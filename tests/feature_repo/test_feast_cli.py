@@ -45,7 +45,12 @@ def succeeded(result: subprocess.CompletedProcess) -> str:
 
 def test_env_file_names_everything_feature_store_yaml_reads(env_file):
     text = env_file.read_text()
-    for variable in ("FEAST_REGISTRY_PATH", "FEAST_VALKEY_CONNECTION", "INCOME_OFFLINE_ENGINE"):
+    for variable in (
+        "FEAST_REGISTRY_TYPE",
+        "FEAST_REGISTRY_URL",
+        "FEAST_VALKEY_CONNECTION",
+        "INCOME_OFFLINE_ENGINE",
+    ):
         assert f"export {variable}=" in text
 
 
