@@ -110,4 +110,11 @@ def registry_config(location: str) -> tuple[str, str]:
         return "sql", location
     if "://" in location:
         return "file", location
+    path = Path(location)
+    if path.is_file() and path.stat().st_size and not path.read_bytes()[:16] == b"SQLite format 3\x00":
+        raise ValueError(
+            f"FEAST_REGISTRY_PATH={location} is a Feast file registry; the project now keeps Feast's "
+            "SQL registry in a sqlite database (.runtime/feast/registry.sqlite). Run `make up` "
+            "(it rewrites .runtime/env), then the feature pipeline again to fill the new registry."
+        )
     return "sql", f"sqlite:///{os.path.abspath(location)}"

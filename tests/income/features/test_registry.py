@@ -24,6 +24,14 @@ def test_the_registry_location_chooses_the_registry():
     assert registry_config("s3://bucket/registry.db") == ("file", "s3://bucket/registry.db")
 
 
+def test_an_old_file_registry_is_named_with_what_to_do(tmp_path):
+    old = tmp_path / "registry.db"
+    old.write_bytes(b"\n\x0bproto bytes of a file registry")
+
+    with pytest.raises(ValueError, match=r"registry.db is a Feast file registry.*make up"):
+        registry_config(str(old))
+
+
 def _record_intervals(registry: str, offline_store: str, view: str, queue, barrier) -> None:
     """In a process of its own: apply the definitions, then, when the other writer is ready too,
     record WRITES materialization intervals."""
