@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mlflow
 import pytest
 
 from tests.browser import broken_links, chromium, render
@@ -43,6 +44,9 @@ def test_the_overview_shows_runs_models_drift_and_every_report(pages, training_r
     assert f"registered income-classifier v{version}, promoted to champion" in html
     assert f"#/models/income-classifier/versions/{version}'>v{version}</a>" in html
     assert f"Champion history (oldest first): <b>v{version}</b>" in html
+    # The champion's validation score is its trial's (the registered refit has none of its own).
+    trial = mlflow.MlflowClient().get_run(training_run.best_run_id).data.metrics["val_roc_auc"]
+    assert f"<td>{trial:.4f}</td>" in html and "<td>nan</td>" not in html
     drift_report = Path(scored.drift.report_path).name
     assert f"href='{drift_report}'" in html  # the drift table links the run's report
     ks = scored.drift.ks_statistic
