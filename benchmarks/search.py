@@ -28,6 +28,7 @@ from sklearn.metrics import roc_auc_score
 from benchmarks.common import bench_dir, load_average, machine
 from income.data.schema import LABEL
 from income.platform.settings import load_runtime_env, runtime_dir
+from income.training.final import refit_params
 from income.training.model import FEATURES, fit
 from income.training.search import SearchConfig, TrialSpec, ask_round, open_study, tell_round
 from income.training.splits import split_by_time
@@ -48,7 +49,9 @@ def newest_training_set() -> Path:
 
 def run_search(
     cfg: SearchConfig, train: pd.DataFrame, valid: pd.DataFrame
-) -> list[tuple[TrialSpec, float | None]]:
+) -> tuple[list[tuple[TrialSpec, float | None]], dict[int, int | None]]:
+    """(spec, validation ROC AUC or None) per trial in order, and XGBoost's kept rounds by trial id."""
+    rounds: dict[int, int | None] = {}
     study = open_study(f"{cfg.sampler}-{cfg.seed}", cfg, optuna.storages.InMemoryStorage())
     history: list[tuple[TrialSpec, float | None]] = []
     labels = valid[LABEL].to_numpy()
@@ -58,6 +61,7 @@ def run_search(
         for spec in specs:
             try:
                 model = fit(spec.model_family, spec.params, train, seed=0, valid=valid)
+                rounds[spec.trial_id] = model.boosting_rounds
                 scores.append(float(roc_auc_score(labels, model.predict_proba(valid[FEATURES]))))
             except ValueError:
                 scores.append(None)
@@ -68,18 +72,18 @@ def run_search(
             f"  {cfg.sampler} seed {cfg.seed}: {len(history)} trials, best validation ROC AUC {best:.4f}",
             flush=True,
         )
-    return history
+    return history, rounds
 
 
 def best_of(history: list[tuple[TrialSpec, float | None]], n: int) -> tuple[TrialSpec, float]:
     return max(((spec, s) for spec, s in history[:n] if s is not None), key=lambda pair: pair[1])
 
 
-def refit_test_auc(spec: TrialSpec, train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame) -> float:
-    params = dict(spec.params)
-    if spec.model_family == "xgboost":
-        rounds = fit(spec.model_family, params, train, seed=0, valid=valid).boosting_rounds
-        params["n_estimators"] = round(rounds * (len(train) + len(valid)) / len(train))
+def refit_test_auc(
+    spec: TrialSpec, rounds: int | None, train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame
+) -> float:
+    """The test ROC AUC of the trial refit on train + validation rows, as the pipeline refits it."""
+    params = refit_params(spec.model_family, spec.params, rounds, len(train), len(valid))
     model = fit(spec.model_family, params, pd.concat([train, valid], ignore_index=True), seed=0)
     return float(roc_auc_score(test[LABEL].to_numpy(), model.predict_proba(test[FEATURES])))
 
@@ -101,13 +105,15 @@ def main() -> None:
         for sampler in ("random", "tpe"):
             cfg = SearchConfig(n_trials=args.trials, round_size=args.round_size, seed=seed, sampler=sampler)
             began = time.perf_counter()
-            history = run_search(cfg, train, valid)
+            history, rounds = run_search(cfg, train, valid)
             row = {"sampler": sampler, "seed": seed, "seconds": round(time.perf_counter() - began, 1)}
             for n in (*CHECKPOINTS, args.trials):
                 spec, score = best_of(history, n)
                 row[f"best_val_{n}"] = round(score, 4)
                 row[f"family_{n}"] = spec.model_family
-                row[f"refit_test_{n}"] = round(refit_test_auc(spec, train, valid, test), 4)
+                row[f"refit_test_{n}"] = round(
+                    refit_test_auc(spec, rounds[spec.trial_id], train, valid, test), 4
+                )
             row["xgboost_trials"] = sum(spec.model_family == "xgboost" for spec, _ in history)
             rows.append(row)
     table = pd.DataFrame(rows)

@@ -98,6 +98,11 @@ def offline_store_uri() -> str:
 SQL_SCHEMES = ("sqlite:", "postgresql", "mysql")
 
 
+def _header(path: Path) -> bytes:
+    with path.open("rb") as file:
+        return file.read(16)
+
+
 def registry_config(location: str) -> tuple[str, str]:
     """(registry_type, path) for feature_store.yaml from FEAST_REGISTRY_PATH.
 
@@ -111,7 +116,7 @@ def registry_config(location: str) -> tuple[str, str]:
     if "://" in location:
         return "file", location
     path = Path(location)
-    if path.is_file() and path.stat().st_size and not path.read_bytes()[:16] == b"SQLite format 3\x00":
+    if path.is_file() and path.stat().st_size and _header(path) != b"SQLite format 3\x00":
         raise ValueError(
             f"FEAST_REGISTRY_PATH={location} is a Feast file registry; the project now keeps Feast's "
             "SQL registry in a sqlite database (.runtime/feast/registry.sqlite). Run `make up` "

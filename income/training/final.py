@@ -73,12 +73,14 @@ def shap_values(model: FittedModel, rows: pd.DataFrame) -> pd.DataFrame | None:
     return pd.DataFrame(contributions, columns=encoded).T.groupby(level=0).sum().T[FEATURES]
 
 
-def _refit_params(trial: mlflow.entities.Run, splits: Splits) -> dict:
-    params = json.loads(trial.data.tags["params_json"])
-    if trial.data.params["model_family"] == "xgboost":
-        growth = (len(splits.train) + len(splits.valid)) / len(splits.train)
-        params["n_estimators"] = max(1, round(int(trial.data.params["boosting_rounds"]) * growth))
-    return params
+def refit_params(
+    family: str, params: dict, boosting_rounds: int | None, train_rows: int, valid_rows: int
+) -> dict:
+    """A trial's parameters for its refit on train + validation rows: XGBoost gets the rounds it
+    kept when stopping early, scaled by the growth of the data (more rows, more rounds)."""
+    if family != "xgboost":
+        return dict(params)
+    return {**params, "n_estimators": max(1, round(boosting_rounds * (train_rows + valid_rows) / train_rows))}
 
 
 def finalize(
@@ -97,7 +99,14 @@ def finalize(
     calibration = choose_calibration(valid_scores, valid_labels, seed)
     threshold = choose_threshold(valid_labels, calibration.out_of_fold, criterion)
 
-    params = _refit_params(trial, splits)
+    rounds = trial.data.params.get("boosting_rounds")
+    params = refit_params(
+        family,
+        json.loads(trial.data.tags["params_json"]),
+        int(rounds) if rounds is not None else None,
+        len(splits.train),
+        len(splits.valid),
+    )
     both = pd.concat([splits.train, splits.valid], ignore_index=True)
     with mlflow.start_run(run_name=f"final-{family}", parent_run_id=parent_run_id, nested=True) as run:
         model = fit(family, params, both, seed=seed)

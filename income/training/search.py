@@ -119,9 +119,8 @@ def open_study(name: str, cfg: SearchConfig, storage: str | None = None) -> optu
         )
     storage = storage or study_storage()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    known = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
-    if name not in known:
+    if not study.trials:  # new: every family first
         for family in cfg.families:
             study.enqueue_trial({"model_family": family})
     told = sum(t.state.is_finished() for t in study.trials)
