@@ -2,11 +2,14 @@
 
     POST /predict  {"user_id": 42} or {"user_ids": [1, 2, 3]}
     GET  /health   model loaded and Valkey answering: 200, otherwise 503 with the details
+    GET  /metrics  Prometheus metrics (serving.metrics)
 
-The online store (serving.online_features) and the model (serving.served_model) are
-opened once, at startup; the model is then watched for alias moves in the background.
-A request's features are scored by serving.predictions; a response names the version
-that scored it. Errors are answers: users that are not scoreable 404, malformed bodies
+The online store (serving.online_features), the champion and, in shadow or A/B mode, the
+challenger (serving.served_model, serving.traffic) and the prediction log
+(serving.prediction_log) are opened once, at startup (serving.service); the models are then
+watched for alias moves in the background. A request's features are scored by
+serving.predictions; a response names the version and the variant that scored it, and its
+request id in the prediction log. Errors are answers: users that are not scoreable 404, malformed bodies
 422, Valkey down or no model 503, never a 500 for bad input. Settings: serving.settings.
 
 Who is scored (income.inference.scoreable; batch scoring applies the same rule): a user
@@ -21,25 +24,23 @@ and counts them (`unscored_users`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
+import time
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from income.platform.settings import ValkeySettings
-from income.platform.tracking import configure
 from serving import predictions
 from serving.errors import ServiceUnavailable, UnknownUsers
 from serving.health import health_report
-from serving.online_features import OnlineFeatures
+from serving.metrics import MetricsMiddleware, ServiceMetrics
 from serving.schemas import ErrorResponse, HealthResponse, PredictRequest, PredictResponse
-from serving.served_model import ServedModel
+from serving.service import Service
 from serving.settings import ServeSettings
 
 log = logging.getLogger("serving")
@@ -47,24 +48,15 @@ log = logging.getLogger("serving")
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     settings = settings or ServeSettings.from_env()
+    metrics = ServiceMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        valkey = settings.valkey or ValkeySettings.from_env()
-        configure()
-        features = await OnlineFeatures.open(valkey, settings.valkey_timeout_seconds)
-        served = ServedModel(settings, features.store)
-        await served.refresh()
-        try:  # warm the read path (registry cache, connection); Valkey may be down: fine
-            await features.read([1])
-        except ServiceUnavailable as exc:
-            log.warning("%s", exc)
-        app.state.features, app.state.served, app.state.valkey = features, served, valkey
-        watcher = asyncio.create_task(served.watch())
+        app.state.service = await Service.open(settings, metrics)
         try:
             yield
         finally:
-            watcher.cancel()
+            await app.state.service.close()
 
     app = FastAPI(
         title="income-classifier",
@@ -72,6 +64,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         summary="P(income > 50K) for users, from Feast online features and the MLflow champion.",
         lifespan=lifespan,
     )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     @app.exception_handler(UnknownUsers)
     async def unknown_users(request: Request, exc: UnknownUsers) -> JSONResponse:
@@ -120,9 +113,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         },
         summary="Score one user or up to 1000",
     )
-    async def predict(body: PredictRequest, request: Request) -> PredictResponse:
-        state = request.app.state
-        return PredictResponse(predictions=await predictions.predict(body.ids, state.features, state.served))
+    async def predict(body: PredictRequest, request: Request, response: Response) -> PredictResponse:
+        started = getattr(request.state, "started", None) or time.perf_counter()
+        request_id, answers = await predictions.predict(body.ids, request.app.state.service, started)
+        response.headers["X-Request-ID"] = request_id
+        return PredictResponse(predictions=answers, request_id=request_id)
 
     @app.get(
         "/health",
@@ -131,10 +126,14 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         summary="Model loaded and Valkey answering",
     )
     async def health(request: Request) -> JSONResponse:
-        state = request.app.state
-        body = await health_report(state.served, state.valkey, settings.valkey_timeout_seconds)
+        body = await health_report(request.app.state.service)
         status_code = 200 if body.status == "ok" else 503
         return JSONResponse(status_code=status_code, content=body.model_dump(mode="json"))
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def prometheus_metrics() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(content=body, media_type=content_type)
 
     return app
 

@@ -7,18 +7,16 @@ import asyncio
 import valkey.asyncio
 
 from income.platform.settings import ValkeySettings
-from serving.schemas import HealthResponse, ModelStatus, ValkeyStatus
+from serving.schemas import HealthResponse, ModelStatus, TrafficStatus, ValkeyStatus
 from serving.served_model import ServedModel
+from serving.service import Service
 
 
-async def health_report(
-    served: ServedModel, valkey_settings: ValkeySettings, timeout: float
-) -> HealthResponse:
-    """Status "ok" only when a model is loaded and Valkey answers within `timeout` seconds."""
+def model_status(served: ServedModel) -> ModelStatus:
     model, failure = served.loaded, served.failure
-    status = ModelStatus(
+    return ModelStatus(
         name=served.settings.model_name,
-        alias=served.settings.alias,
+        alias=served.alias,
         version=model.version if model else None,
         loaded_at=model.loaded_at if model else None,
         fast_path=model.scorer.uses_lookups if model else None,
@@ -27,9 +25,29 @@ async def health_report(
         failed_attempts=failure.attempts if failure else 0,
         next_retry_at=failure.next_retry_at if failure else None,
     )
-    valkey_status = await ping_valkey(valkey_settings, timeout)
-    ok = model is not None and valkey_status.ok
-    return HealthResponse(status="ok" if ok else "unavailable", model=status, valkey=valkey_status)
+
+
+async def health_report(service: Service) -> HealthResponse:
+    """Status "ok" only when a champion is loaded and Valkey answers within the service's timeout.
+
+    A challenger that cannot be loaded is reported, not fatal: the champion answers everyone.
+    """
+    settings = service.settings
+    valkey_status = await ping_valkey(service.valkey, settings.valkey_timeout_seconds)
+    ok = service.champion.loaded is not None and valkey_status.ok
+    traffic = TrafficStatus(
+        mode=settings.challenger_mode,
+        ab_share=settings.ab_share,
+        active=service.challenger_model() is not None,
+        prediction_log=service.log is not None,
+    )
+    return HealthResponse(
+        status="ok" if ok else "unavailable",
+        model=model_status(service.champion),
+        challenger=model_status(service.challenger) if service.challenger else None,
+        traffic=traffic,
+        valkey=valkey_status,
+    )
 
 
 async def ping_valkey(settings: ValkeySettings, timeout: float) -> ValkeyStatus:
@@ -39,6 +57,7 @@ async def ping_valkey(settings: ValkeySettings, timeout: float) -> ValkeyStatus:
         host=settings.host,
         port=settings.port,
         password=settings.password or None,
+        db=settings.db,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
     )

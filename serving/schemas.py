@@ -44,6 +44,9 @@ class Prediction(BaseModel):
     threshold: float = Field(description="The decision threshold of the model version named here.")
     model_name: str
     model_version: str
+    variant: Literal["champion", "challenger"] = Field(
+        description="Which seat answered: the champion, or the challenger in an A/B split (serving.traffic)."
+    )
     feature_timestamps: dict[str, datetime | None] = Field(
         description="Per feature view, the event time of the values used (every view has one: a user "
         "missing a view is refused with 404)."
@@ -61,7 +64,9 @@ class PredictResponse(BaseModel):
                             "probability": 0.7312,
                             "label": ">50K",
                             "model_name": "income-classifier",
+                            "threshold": 0.42,
                             "model_version": "3",
+                            "variant": "champion",
                             "feature_timestamps": {
                                 "demographic": "2025-03-01T10:00:00Z",
                                 "relationship": "2025-03-01T10:00:00Z",
@@ -69,12 +74,14 @@ class PredictResponse(BaseModel):
                                 "history": "2025-03-01T10:00:00Z",
                             },
                         }
-                    ]
+                    ],
+                    "request_id": "3f2c9a0e5b7d4c1e8a6f0b2d4e6a8c0f",
                 }
             ]
         }
     )
     predictions: list[Prediction]
+    request_id: str = Field(description="The request's id in the prediction log; also its X-Request-ID.")
 
 
 class ErrorResponse(BaseModel):
@@ -103,6 +110,13 @@ class ValkeyStatus(BaseModel):
     error: str | None = None
 
 
+class TrafficStatus(BaseModel):
+    mode: Literal["off", "shadow", "ab"]
+    ab_share: float
+    active: bool = Field(description="A challenger other than the champion is loaded: the mode applies.")
+    prediction_log: bool
+
+
 class HealthResponse(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -127,4 +141,6 @@ class HealthResponse(BaseModel):
     )
     status: Literal["ok", "unavailable"]
     model: ModelStatus
+    challenger: ModelStatus | None = Field(None, description="Followed when the traffic mode is not off.")
+    traffic: TrafficStatus | None = None
     valkey: ValkeyStatus

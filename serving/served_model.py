@@ -33,6 +33,7 @@ class LoadedModel:
     version: str
     scorer: LookupScorer
     loaded_at: datetime
+    feature_service: str  # the one its contract names
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,9 @@ class LoadFailure:
 class ServedModel:
     """`loaded`: the version serving now (None until one loads); `error`: why the alias's is not."""
 
-    def __init__(self, settings: ServeSettings, store) -> None:
+    def __init__(self, settings: ServeSettings, store, alias: str | None = None) -> None:
         self.settings = settings
+        self.alias = alias or settings.alias
         self.store = store  # the Feast registry the feature contract is checked against
         self.loaded: LoadedModel | None = None
         self.error: str | None = None
@@ -66,7 +68,7 @@ class ServedModel:
         return self._client
 
     def _alias_version(self) -> str:
-        version = self._registry().get_model_version_by_alias(self.settings.model_name, self.settings.alias)
+        version = self._registry().get_model_version_by_alias(self.settings.model_name, self.alias)
         return str(version.version)
 
     def _load(self, version: str) -> LoadedModel:
@@ -79,7 +81,8 @@ class ServedModel:
         pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         scorer = LookupScorer(pyfunc.unwrap_python_model().model)
         scorer.predict({f: [None] for f in FEATURES})  # warm up: first calls allocate
-        return LoadedModel(name, version, scorer, datetime.now(UTC))
+        service = tags.get("feature_service", FEATURE_SERVICE)
+        return LoadedModel(name, version, scorer, datetime.now(UTC), service)
 
     def _failed(self, version: str, exc: Exception) -> LoadFailure:
         """The failure of `version` with `exc`, counted, and when to try again (doubling wait, capped)."""
@@ -97,7 +100,7 @@ class ServedModel:
             try:
                 version = await asyncio.to_thread(self._alias_version)
             except Exception as exc:  # noqa: BLE001 - registry down or no alias yet: keep serving
-                self.error = f"cannot resolve {self.settings.model_name}@{self.settings.alias}: {exc}"
+                self.error = f"cannot resolve {self.settings.model_name}@{self.alias}: {exc}"
                 log.warning(self.error)
                 return
             if self.loaded and self.loaded.version == version:
@@ -122,7 +125,7 @@ class ServedModel:
                 return
             previous = self.loaded.version if self.loaded else None
             self.loaded, self.error, self.failure = loaded, None, None
-            log.info("serving %s v%s (was %s)", loaded.name, loaded.version, previous)
+            log.info("serving %s@%s v%s (was %s)", loaded.name, self.alias, loaded.version, previous)
 
     def _next_check_seconds(self) -> float:
         """Until the next alias check, or sooner when a failed version's retry falls due first."""

@@ -12,6 +12,10 @@
 | INCOME_SERVE_RETRY_MAX_SECONDS | 60 | the longest wait between two tries (doubling up to it) |
 | INCOME_SERVE_VALKEY_TIMEOUT | 0.5 | seconds before Valkey counts as unreachable |
 | INCOME_SERVE_ACCESS_LOG | 0 | 1: uvicorn logs every request |
+| INCOME_SERVE_CHALLENGER_MODE | off | off, shadow or ab (serving.traffic) |
+| INCOME_SERVE_AB_SHARE | 0.1 | in `ab` mode, the share of users the challenger answers |
+| INCOME_SERVE_CHALLENGER_ALIAS | challenger | the alias of the model in the challenger's seat |
+| INCOME_SERVE_PREDICTION_LOG | 1 | 0: no prediction log (income.monitoring.prediction_log) |
 | VALKEY_* / MLFLOW_TRACKING_URI / FEAST_REGISTRY_PATH | see README | the services |
 """
 
@@ -22,7 +26,12 @@ from dataclasses import dataclass
 
 from income.platform.settings import ValkeySettings, load_runtime_env
 from income.platform.tracking import MODEL_NAME
-from income.training.registry import CHAMPION
+from income.training.registry import CHALLENGER, CHAMPION
+from serving.traffic import MODES, OFF
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() not in ("", "0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,10 @@ class ServeSettings:
     retry_max_seconds: float = 60.0
     valkey_timeout_seconds: float = 0.5
     access_log: bool = False
+    challenger_mode: str = OFF
+    ab_share: float = 0.1
+    challenger_alias: str = CHALLENGER
+    prediction_log: bool = True
     valkey: ValkeySettings | None = None  # None: ValkeySettings.from_env() at startup
 
     @classmethod
@@ -51,5 +64,17 @@ class ServeSettings:
             retry_seconds=float(env.get("INCOME_SERVE_RETRY_SECONDS", cls.retry_seconds)),
             retry_max_seconds=float(env.get("INCOME_SERVE_RETRY_MAX_SECONDS", cls.retry_max_seconds)),
             valkey_timeout_seconds=float(env.get("INCOME_SERVE_VALKEY_TIMEOUT", cls.valkey_timeout_seconds)),
-            access_log=env.get("INCOME_SERVE_ACCESS_LOG", "0") not in ("", "0", "false", "no"),
+            access_log=_flag(env.get("INCOME_SERVE_ACCESS_LOG", "0")),
+            challenger_mode=env.get("INCOME_SERVE_CHALLENGER_MODE", cls.challenger_mode).strip().lower(),
+            ab_share=float(env.get("INCOME_SERVE_AB_SHARE", cls.ab_share)),
+            challenger_alias=env.get("INCOME_SERVE_CHALLENGER_ALIAS", cls.challenger_alias),
+            prediction_log=_flag(env.get("INCOME_SERVE_PREDICTION_LOG", "1")),
         )
+
+    def __post_init__(self) -> None:
+        if self.challenger_mode not in MODES:
+            raise ValueError(
+                f"INCOME_SERVE_CHALLENGER_MODE={self.challenger_mode!r}: expected one of {', '.join(MODES)}"
+            )
+        if not 0.0 <= self.ab_share <= 1.0:
+            raise ValueError(f"INCOME_SERVE_AB_SHARE={self.ab_share}: expected a share between 0 and 1")
