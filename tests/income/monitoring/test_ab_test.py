@@ -89,7 +89,10 @@ def test_the_decision_reads_the_first_planned_users_only():
     n = PLAN.users_per_arm()
     log = _log(3 * n, {"champion": 0.75, "challenger": 0.82}, "shadow")
     head = log[log["user_id"] < n]
-    assert analyse(head, "shadow", "1", "2", PLAN) == analyse(log, "shadow", "1", "2", PLAN)
+    at_size, later = analyse(head, "shadow", "1", "2", PLAN), analyse(log, "shadow", "1", "2", PLAN)
+    assert (later.champion_users, at_size.champion_users) == (3 * n, n)
+    same = ("decision", "reason", "p_value", "champion_accuracy", "challenger_accuracy", "auc_difference_ci")
+    assert [getattr(at_size, f) for f in same] == [getattr(later, f) for f in same]
 
 
 def test_outcomes_are_the_latest_label_at_or_before_the_prediction():
