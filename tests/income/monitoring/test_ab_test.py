@@ -115,7 +115,7 @@ def test_outcomes_are_the_latest_label_at_or_before_the_prediction():
                 t + pd.Timedelta(days=30),
                 t + pd.Timedelta(days=1),
             ],
-            "class": [1, 0, 1],
+            "label": [1, 0, 1],
         }
     )
     joined = join_outcomes(log, labels)
