@@ -8,7 +8,7 @@ UV := .tools/bin/uv
 # Local runs read .runtime/env; Flyte's local cache stays off (its entries point into /tmp).
 RUN := set -a; [ -f .runtime/env ] && . .runtime/env; set +a; export FLYTE_LOCAL_CACHE_ENABLED=false SPARK_LOCAL_IP=127.0.0.1 PYTHONWARNINGS=ignore::DeprecationWarning;
 
-.PHONY: setup up down status demo test lint bench adult simulate mlflow-ui feast-ui rollback image register package lineage report clean
+.PHONY: setup up down status demo test lint bench adult simulate mlflow-ui feast-ui monitor promote rollback image register package lineage report clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -86,8 +86,15 @@ mlflow-ui: setup ## The MLflow UI on the local tracking store (http://127.0.0.1:
 feast-ui: up ## Feast's UI on the registry (http://127.0.0.1:8888); run the feature pipeline first.
 	@$(RUN) cd feature_repo && ../$(VENV)/bin/feast ui --host 127.0.0.1 --port $${FEAST_UI_PORT:-8888}
 
-rollback: setup ## The red button: move the champion alias back to the previous champion.
-	@$(RUN) $(PY) -m income.training.registry rollback
+monitor: up ## Drain the prediction log, join outcomes, live metrics and the experiment: .runtime/reports/live-metrics.html
+	@$(RUN) $(VENV)/bin/pyflyte run workflows/monitoring.py monitoring
+
+# The green button: only when the live experiment says so; FORCE=1 REASON="..." overrides it.
+promote: setup ## Promote the challenger to champion (the live analysis must recommend it).
+	@$(RUN) $(PY) -m income.monitoring.buttons promote $(if $(FORCE),--force "$(or $(REASON),$(error FORCE=1 needs REASON="why"))")
+
+rollback: setup ## The red button: the previous champion, with the feature service it was trained on.
+	@$(RUN) $(PY) -m income.monitoring.buttons rollback
 
 # Flyte cluster or sandbox (README, "Flyte beyond the laptop"). PROFILE: deploy/<name>.env
 PROFILE ?= deploy/sandbox.env

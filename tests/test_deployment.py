@@ -114,6 +114,7 @@ def test_launch_plans_carry_their_schedules(package):
         "feature_pipeline_daily": "0 2 * * *",
         "training_pipeline_weekly": "0 3 * * 0",
         "batch_scoring_daily": "0 4 * * *",
+        "monitoring_hourly": "15 * * * *",
     }
 
 

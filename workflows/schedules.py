@@ -6,6 +6,8 @@ day D ingests the batch of day D-1 (the synthetic day, or the file for that date
 landing folder) and publishes features true as of its kickoff; the same date twice is a
 no-op. Batch scoring follows two hours later, as of its own kickoff time; training runs
 weekly on the labels that had arrived by its kickoff and promotes only a better model.
+Monitoring runs hourly: it drains the service's prediction log into the offline store and
+measures every model version on the outcomes that have arrived (workflows/monitoring.py).
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from flytekit import CronSchedule, LaunchPlan
 
 from workflows.batch_scoring import batch_scoring
 from workflows.feature_pipeline import feature_pipeline
+from workflows.monitoring import monitoring
 from workflows.training_pipeline import training_pipeline
 
 FEATURES_DAILY = "0 2 * * *"
 TRAINING_WEEKLY = "0 3 * * 0"
 SCORING_DAILY = "0 4 * * *"
+MONITORING_HOURLY = "15 * * * *"
 
 feature_pipeline_daily = LaunchPlan.get_or_create(
     feature_pipeline,
@@ -34,4 +38,7 @@ batch_scoring_daily = LaunchPlan.get_or_create(
     batch_scoring,
     name="batch_scoring_daily",
     schedule=CronSchedule(schedule=SCORING_DAILY, kickoff_time_input_arg="run_time"),
+)
+monitoring_hourly = LaunchPlan.get_or_create(
+    monitoring, name="monitoring_hourly", schedule=CronSchedule(schedule=MONITORING_HOURLY)
 )

@@ -19,6 +19,7 @@ a bootstrap interval beside it.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
 
@@ -29,8 +30,10 @@ from sklearn.metrics import roc_auc_score
 
 from income.data.schema import ENTITY_KEY
 from income.monitoring.outcomes import OUTCOME
+from income.platform.files import read_text, write_text_atomically
 
 COLLECTING, PROMOTE, KEEP = "collecting", "promote", "keep champion"
+ANALYSIS_FILE = "monitoring/experiment.json"  # under the offline store root: the latest analysis
 BOOTSTRAP = 500
 
 
@@ -190,3 +193,23 @@ def _two_proportion_p(successes_a: int, successes_b: int, n: int) -> float:
         return 1.0
     z = (successes_b - successes_a) / n / math.sqrt(pooled * (1 - pooled) * 2 / n)
     return float(2 * stats.norm.sf(abs(z)))
+
+
+def analysis_uri(offline_root: str) -> str:
+    return f"{offline_root.rstrip('/')}/{ANALYSIS_FILE}"
+
+
+def write_analysis(offline_root: str, analysis: ABAnalysis) -> str:
+    uri = analysis_uri(offline_root)
+    write_text_atomically(uri, json.dumps(analysis.to_dict(), indent=2))
+    return uri
+
+
+def read_analysis(offline_root: str) -> ABAnalysis | None:
+    """The latest recorded analysis (what the green button acts on), or None."""
+    text = read_text(analysis_uri(offline_root))
+    if text is None:
+        return None
+    fields = json.loads(text)
+    fields["auc_difference_ci"] = tuple(fields["auc_difference_ci"])
+    return ABAnalysis(**fields)

@@ -11,6 +11,7 @@ import mlflow
 from income.platform.settings import PROJECT_ROOT, load_runtime_env, runtime_dir, secret
 
 EXPERIMENT = "income-classifier"
+MONITORING_EXPERIMENT = "income-monitoring"  # live metrics and experiments, apart from training
 MODEL_NAME = "income-classifier"
 
 
@@ -40,8 +41,8 @@ def model_version_page(name: str, version: str) -> str:
     return f"{ui_url()}/#/models/{name}/versions/{version}"
 
 
-def configure() -> str:
-    """Point MLflow at the tracking store and make sure the experiment exists; return its id."""
+def configure(name: str = EXPERIMENT) -> str:
+    """Point MLflow at the tracking store and make sure the experiment `name` exists; return its id."""
     # MLflow narrates every artifact copy at INFO and warns that a Python model is pickled
     # (ours is, by design: the model carries its preprocessing); keep the pipelines' output readable.
     logging.getLogger("mlflow").setLevel(logging.WARNING)
@@ -55,14 +56,14 @@ def configure() -> str:
         os.makedirs(os.path.dirname(uri.removeprefix("sqlite:///")), exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
         experiment_id = experiment.experiment_id
     else:
         location = artifact_root() if uri.startswith(("sqlite:", "file:", "/")) else None
         if location and "://" not in location:
             location = f"file://{location}"
-        experiment_id = mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+        experiment_id = mlflow.create_experiment(name, artifact_location=location)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 

@@ -175,6 +175,31 @@ def register_and_gate(
     return decision
 
 
+def seats(name: str = MODEL_NAME) -> tuple[str | None, str | None]:
+    """(champion version, challenger version), None where the alias is not set."""
+    aliases = MlflowClient().get_registered_model(name).aliases
+    return aliases.get(CHAMPION), aliases.get(CHALLENGER)
+
+
+def promote_challenger(name: str, reason: str) -> str:
+    """The green button's mechanics: `champion` moves to the `challenger` version; returns it.
+
+    The decision and its reason are recorded on the version and the move in the champion
+    history, as the training gate records its own. Whether the challenger deserves it is the
+    caller's question (income.monitoring.buttons asks the live experiment).
+    """
+    client = MlflowClient()
+    champion, challenger = seats(name)
+    if challenger is None or challenger == champion:
+        raise RuntimeError(f"no challenger to promote: champion v{champion}, challenger v{challenger}")
+    client.set_model_version_tag(name, challenger, DECISION_TAG, "promoted")
+    client.set_model_version_tag(name, challenger, "promotion.reason", reason[:5000])
+    if ROLLED_BACK_TAG in client.get_model_version(name, challenger).tags:  # promoted again after a rollback
+        client.delete_model_version_tag(name, challenger, ROLLED_BACK_TAG)
+    _set_champion(client, name, challenger, [*champion_history(client, name), challenger])
+    return challenger
+
+
 def rollback(name: str = MODEL_NAME) -> str:
     """Point `champion` at the previous champion version; return it."""
     client = MlflowClient()
