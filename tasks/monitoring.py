@@ -103,7 +103,8 @@ def _log_run(daily: pd.DataFrame, overall: pd.DataFrame, analysis: ABAnalysis | 
 def live_metrics_report(cfg: MonitoringConfig, drained: DrainReport) -> LiveSummary:
     """Join outcomes to the logged predictions; metrics per version and variant; the experiment."""
     root = offline_store_uri()
-    joined = join_outcomes(prediction_log.read_log(root), read_labels(root))
+    log = prediction_log.read_log(root)
+    joined = join_outcomes(log[log["model_name"] == cfg.model_name], read_labels(root))
     daily = live_metrics(joined) if len(joined) else pd.DataFrame()
     overall = overall_metrics(joined) if len(joined) else pd.DataFrame()
     analysis = experiment(joined, cfg) if len(joined) else None

@@ -11,7 +11,8 @@ a bootstrap interval beside it.
 - No peeking: until both arms have that many users with outcomes the answer is
   `collecting`, whatever the data say; then the test reads exactly the first planned users
   of each arm (in the order they were first served), so looking early changes nothing.
-- A/B (sticky split, two groups of users): a two-proportion z-test.
+- A/B (sticky split, two groups of users): a two-proportion z-test, on the champion's
+  answers from the challenger's first answer on (earlier ones predate the split).
   Shadow (both models on the same users): McNemar's exact test on the users where one
   model is right and the other wrong.
 - Decision: `promote` when the challenger is better at p < alpha; otherwise `keep champion`.
@@ -124,6 +125,8 @@ def analyse(
     second_arm = joined[(version == challenger) & (joined["variant"] == second_variant)]
     if mode == "shadow":  # the same requests in both arms
         second_arm = second_arm[second_arm["request_id"].isin(first_arm["request_id"])]
+    elif len(second_arm):  # the A/B experiment starts with the challenger's first answer
+        first_arm = first_arm[first_arm["time"] >= second_arm["time"].min()]
     a, b = _first_per_user(first_arm), _first_per_user(second_arm)
     if mode == "shadow":  # the same users, each at the same request
         a = a[a[ENTITY_KEY].isin(b[ENTITY_KEY])]

@@ -25,15 +25,21 @@ from income.monitoring.ab_test import PROMOTE, ABAnalysis, read_analysis
 from income.platform import lineage
 from income.platform.settings import offline_store_uri
 from income.platform.tracking import MODEL_NAME, configure
-from income.training.registry import promote_challenger, rollback, seats, status
+from income.training.registry import ROLLED_BACK_TAG, promote_challenger, rollback, seats, status
 
 
 def promotion_refused(
-    analysis: ABAnalysis | None, champion: str | None, challenger: str | None
+    analysis: ABAnalysis | None, champion: str | None, challenger: str | None, rolled_back: str = ""
 ) -> str | None:
-    """Why the challenger may not be promoted on this evidence, or None when it may."""
+    """Why the challenger may not be promoted on this evidence, or None when it may.
+
+    `rolled_back`: the challenger's rollback note, if the red button once moved champion away
+    from it; the evidence from before the rollback does not bring it back.
+    """
     if challenger is None or challenger == champion:
         return f"no challenger to promote (champion v{champion}, challenger v{challenger})"
+    if rolled_back:
+        return f"v{challenger} was rolled back ({rolled_back}): promote it again only with a forced reason"
     if analysis is None:
         return "no live analysis yet: serve the challenger in shadow or A/B mode, then `make monitor`"
     if (analysis.champion_version, analysis.challenger_version) != (champion, challenger):
@@ -48,8 +54,13 @@ def promotion_refused(
 
 def promote(name: str = MODEL_NAME, force_reason: str = "", analysis: ABAnalysis | None = None) -> str:
     """Promote the challenger when the analysis says so (or, forced, with the reason); the new champion."""
+    from mlflow import MlflowClient
+
     champion, challenger = seats(name)
-    refused = promotion_refused(analysis, champion, challenger)
+    rolled_back = ""
+    if challenger is not None:
+        rolled_back = MlflowClient().get_model_version(name, challenger).tags.get(ROLLED_BACK_TAG, "")
+    refused = promotion_refused(analysis, champion, challenger, rolled_back)
     if refused and not force_reason:
         raise PermissionError(f"not promoted: {refused}")
     reason = f"forced: {force_reason} (analysis: {refused or 'promote'})" if force_reason else analysis.reason

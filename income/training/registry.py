@@ -178,7 +178,8 @@ def register_and_gate(
 def seats(name: str = MODEL_NAME) -> tuple[str | None, str | None]:
     """(champion version, challenger version), None where the alias is not set."""
     aliases = MlflowClient().get_registered_model(name).aliases
-    return aliases.get(CHAMPION), aliases.get(CHALLENGER)
+    champion, challenger = aliases.get(CHAMPION), aliases.get(CHALLENGER)
+    return (None if champion is None else str(champion)), (None if challenger is None else str(challenger))
 
 
 def promote_challenger(name: str, reason: str) -> str:
