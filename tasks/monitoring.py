@@ -10,7 +10,7 @@ from flytekit import task
 from income.monitoring import prediction_log
 from income.monitoring.ab_test import ABAnalysis, ExperimentPlan, analyse, write_analysis
 from income.monitoring.live_report import report_html
-from income.monitoring.outcomes import join_outcomes, live_metrics, overall_metrics
+from income.monitoring.outcomes import join_outcomes, live_metrics, overall_metrics, period_for
 from income.platform import lineage
 from income.platform.settings import ValkeySettings, offline_store_uri
 from income.platform.tracking import MODEL_NAME, MONITORING_EXPERIMENT, configure
@@ -105,10 +105,11 @@ def live_metrics_report(cfg: MonitoringConfig, drained: DrainReport) -> LiveSumm
     root = offline_store_uri()
     log = prediction_log.read_log(root)
     joined = join_outcomes(log[log["model_name"] == cfg.model_name], read_labels(root))
-    daily = live_metrics(joined) if len(joined) else pd.DataFrame()
+    freq = period_for(joined)
+    daily = live_metrics(joined, freq) if len(joined) else pd.DataFrame()
     overall = overall_metrics(joined) if len(joined) else pd.DataFrame()
     analysis = experiment(joined, cfg) if len(joined) else None
-    html = report_html(daily, overall, joined, analysis)
+    html = report_html(daily, overall, joined, analysis, freq)
     show("Live metrics", html)
     written = write_analysis(root, analysis) if analysis is not None else ""
     run_id = _log_run(daily, overall, analysis, html)

@@ -20,8 +20,8 @@ def _series_label(version: str, variant: str) -> str:
     return f"v{version} ({variant})"
 
 
-def metrics_figure(daily: pd.DataFrame):
-    """AUC, accuracy, positive rate and volume per day, one line per model version and variant."""
+def metrics_figure(daily: pd.DataFrame, unit: str = "day"):
+    """AUC, accuracy, positive rate and volume per period, one line per model version and variant."""
     fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), sharex=True)
     panels = [("roc_auc", "ROC AUC"), ("accuracy", "accuracy"), ("positive_rate", "predicted positive rate")]
     for (version, variant), frame in daily.groupby(["model_version", "variant"], sort=True):
@@ -34,7 +34,10 @@ def metrics_figure(daily: pd.DataFrame):
             frame["period"], frame["predictions"], marker="o", markersize=3, label=f"{label} with outcome"
         )
         volume.plot(frame["period"], frame["waiting"], linestyle="--", label=f"{label} waiting")
-        volume.set_title("predictions per day")
+        volume.set_title(f"predictions per {unit}")
+    pad = pd.Timedelta(hours=1) if unit == "hour" else pd.Timedelta(days=1)
+    for ax in axes.flat:  # matplotlib would span years around a single period
+        ax.set_xlim(daily["period"].min() - pad, daily["period"].max() + pad)
     axes.flat[0].legend(fontsize=8)
     axes.flat[3].legend(fontsize=7)
     fig.autofmt_xdate()
@@ -84,7 +87,11 @@ def _analysis_html(analysis: ABAnalysis | None) -> str:
 
 
 def report_html(
-    daily: pd.DataFrame, overall: pd.DataFrame, joined: pd.DataFrame, analysis: ABAnalysis | None
+    daily: pd.DataFrame,
+    overall: pd.DataFrame,
+    joined: pd.DataFrame,
+    analysis: ABAnalysis | None,
+    freq: str = "D",
 ) -> str:
     waiting = int(joined[OUTCOME].isna().sum()) if len(joined) else 0
     body = h.heading("Champion and challenger on live traffic", 2)
@@ -100,8 +107,9 @@ def report_html(
         ]
         body += h.heading("Over all time") + h.table(columns, rows)
     if not daily.empty:
-        body += h.heading("Per day") + h.side_by_side(
-            h.image(h.png_base64(metrics_figure(daily)), "live metrics per day"),
+        unit = "hour" if freq == "h" else "day"
+        body += h.heading(f"Per {unit}") + h.side_by_side(
+            h.image(h.png_base64(metrics_figure(daily, unit)), f"live metrics per {unit}"),
             h.image(h.png_base64(reliability_figure(joined)), "calibration on live traffic"),
         )
     return body

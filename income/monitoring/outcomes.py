@@ -50,6 +50,13 @@ def _metrics(frame: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def period_for(joined: pd.DataFrame) -> str:
+    """Hours for a log spanning less than three days (a fresh experiment), else days."""
+    if joined.empty:
+        return "D"
+    return "h" if joined["time"].max() - joined["time"].min() < pd.Timedelta(days=3) else "D"
+
+
 def live_metrics(joined: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
     """Per model version, variant and period (`freq`, pandas offset alias): the metrics of the
     predictions with outcomes, and how many predictions are still waiting for theirs."""
