@@ -23,6 +23,7 @@ from income.platform import lineage, lineage_graph, svg_graph
 from income.platform import report_html as h
 from income.platform.settings import offline_store_uri, runtime_dir
 from income.platform.tracking import MODEL_NAME, configure, git_commit
+from income.training.fairness import worst_equalized_odds
 from income.training.final import FinalModel, finalize
 from income.training.fingerprint import fingerprint
 from income.training.labels import read_labels
@@ -50,6 +51,9 @@ class TrainingConfig:
     # Train on the labels of records from the last `window_days` before as_of (0: all of them):
     # a shorter window lets a retrain follow a world that changed, at the cost of less data.
     window_days: int = 0
+    # Refuse promotion when the final model's equalized-odds gap across `sex` or `race` groups
+    # on the test rows exceeds this (income.training.fairness); 0 turns the check off.
+    max_fairness_gap: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -252,7 +256,12 @@ def _final_section(final: FinalModel) -> h.Markup:
         f"(maximum {final.threshold_criterion} on validation). Test ROC AUC {final.test_roc_auc:.4f}, "
         f"accuracy {final.test_accuracy:.4f}."
     )
-    return summary + h.side_by_side(*figures)
+    gaps = h.paragraph(
+        "Fairness on the test rows (income.training.fairness): ",
+        ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in sorted(final.fairness_gaps.items())) or "none",
+        ".",
+    )
+    return summary + gaps + h.side_by_side(*figures)
 
 
 @task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2, enable_deck=True, deck_fields=DECK_FIELDS)
@@ -279,7 +288,12 @@ def select_and_register(
         "threshold_criterion": final.threshold_criterion,
         **training_set.lineage,
     }
-    decision = register_and_gate(final.run_id, splits.test, cfg.promotion_margin, contract)
+    attribute, gap = worst_equalized_odds(final.fairness_gaps)
+    blocked = ""
+    if cfg.max_fairness_gap and gap > cfg.max_fairness_gap:
+        blocked = f"equalized-odds gap across {attribute} {gap:.3f} > the allowed {cfg.max_fairness_gap}"
+    contract["fairness_worst_equalized_odds_gap"] = f"{attribute}={gap:.4f}"
+    decision = register_and_gate(final.run_id, splits.test, cfg.promotion_margin, contract, blocked=blocked)
     failed = sum(r is None for r in results)
     entry = lineage.record(
         "training_pipeline",

@@ -14,6 +14,7 @@ import pandas as pd  # noqa: E402
 from income.monitoring.ab_test import ABAnalysis  # noqa: E402
 from income.monitoring.outcomes import OUTCOME  # noqa: E402
 from income.platform import report_html as h  # noqa: E402
+from income.training import fairness  # noqa: E402
 
 
 def _series_label(version: str, variant: str) -> str:
@@ -86,6 +87,35 @@ def _analysis_html(analysis: ABAnalysis | None) -> str:
     ) + h.key_values(rows)
 
 
+def _fairness_html(joined: pd.DataFrame) -> str:
+    """Per version and variant, the gaps across `sex` and `race` on predictions with outcomes."""
+    known = joined[joined[OUTCOME].notna()] if len(joined) else joined
+    if known.empty or not set(fairness.PROTECTED) <= set(known.columns):
+        return ""
+    rows = []
+    for (version, variant), frame in known.groupby(["model_version", "variant"], sort=True):
+        sliced = fairness.slices(
+            frame, frame[OUTCOME], frame["probability"], float(frame["threshold"].iloc[0])
+        )
+        found = fairness.gaps(sliced)
+        rows.append(
+            [
+                _series_label(version, variant),
+                len(frame),
+                *(f"{found[g]:.3f}" if g in found else "-" for g in GAPS),
+            ]
+        )
+    headers = ["model", "predictions with outcome", *(g.replace("_", " ") for g in GAPS)]
+    return (
+        h.heading("Fairness on live traffic")
+        + h.paragraph(f"Gaps over groups of {fairness.MIN_GROUP} or more (income.training.fairness).")
+        + h.table(headers, rows)
+    )
+
+
+GAPS = [f"{a}_{kind}" for a in fairness.PROTECTED for kind in ("parity_gap", "equalized_odds_gap")]
+
+
 def report_html(
     daily: pd.DataFrame,
     overall: pd.DataFrame,
@@ -106,6 +136,7 @@ def report_html(
             [r[c] if isinstance(r[c], str) else f"{r[c]:.4g}" for c in columns] for _, r in overall.iterrows()
         ]
         body += h.heading("Over all time") + h.table(columns, rows)
+    body += _fairness_html(joined)
     if not daily.empty:
         unit = "hour" if freq == "h" else "day"
         body += h.heading(f"Per {unit}") + h.side_by_side(

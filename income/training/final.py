@@ -19,13 +19,14 @@ no rows are left to calibrate the refit model on.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mlflow
 import numpy as np
 import pandas as pd
 
 from income.data.schema import LABEL
+from income.training import fairness
 from income.training.calibration import choose_calibration, choose_threshold
 from income.training.model import FEATURES, FittedModel, _raw_feature, as_model_input, fit
 from income.training.plots import importance_figure, log_figure, reliability_figure, roc_figure, shap_figure
@@ -46,6 +47,7 @@ class FinalModel:
     refit_rows: int
     test_roc_auc: float
     test_accuracy: float
+    fairness_gaps: dict[str, float] = field(default_factory=dict)  # income.training.fairness, on test
 
 
 def _existing(parent_run_id: str, trial_run_id: str) -> FinalModel | None:
@@ -114,6 +116,8 @@ def finalize(
         test_labels = splits.test[LABEL].to_numpy()
         test_scores = model.predict_proba(splits.test[FEATURES])
         metrics = evaluate(test_labels, test_scores, "test", threshold)
+        sliced = fairness.slices(splits.test, test_labels, test_scores, threshold)
+        fairness_gaps = fairness.gaps(sliced)
         final = FinalModel(
             run_id=run.info.run_id,
             model_family=family,
@@ -125,13 +129,16 @@ def finalize(
             refit_rows=len(both),
             test_roc_auc=metrics["test_roc_auc"],
             test_accuracy=metrics["test_accuracy"],
+            fairness_gaps=fairness_gaps,
         )
         mlflow.log_params({"model_family": family, **params, "refit_rows": len(both)})
         mlflow.log_metrics(
             metrics
             | {f"val_brier_{method}": brier for method, brier in calibration.brier.items()}
             | {"decision_threshold": threshold}
+            | {f"fairness_{k}": v for k, v in fairness_gaps.items()}
         )
+        mlflow.log_table(sliced, "fairness/slices.json")
         log_figure(
             reliability_figure(
                 valid_labels,

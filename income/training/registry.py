@@ -105,12 +105,19 @@ def _recorded_decision(client: MlflowClient, name: str, version: str) -> Promoti
 
 
 def _decide(
-    client: MlflowClient, name: str, version: str, test: pd.DataFrame, margin: float
+    client: MlflowClient, name: str, version: str, test: pd.DataFrame, margin: float, blocked: str = ""
 ) -> PromotionDecision:
-    """Score `version` against the champion on `test` and record the decision on the version."""
+    """Score `version` against the champion on `test` and record the decision on the version.
+
+    `blocked`: a reason to refuse promotion whatever the scores (e.g. a fairness gap).
+    """
     challenger_auc = roc_auc_on(f"models:/{name}/{version}", test)
     current = _champion_version(client, name)
-    if current is None:
+    if blocked:
+        promoted = False
+        champion_auc = roc_auc_on(f"models:/{name}@{CHAMPION}", test) if current is not None else -1.0
+        reason = f"challenger v{version} not promoted: {blocked}"
+    elif current is None:
         promoted, champion_auc = True, -1.0
         reason = "first model: no champion yet"
     else:
@@ -151,7 +158,12 @@ def _promote_once(client: MlflowClient, name: str, version: str) -> None:
 
 
 def register_and_gate(
-    run_id: str, test: pd.DataFrame, margin: float, tags: dict[str, str], name: str = MODEL_NAME
+    run_id: str,
+    test: pd.DataFrame,
+    margin: float,
+    tags: dict[str, str],
+    name: str = MODEL_NAME,
+    blocked: str = "",
 ) -> PromotionDecision:
     """Register the run's model as `challenger`; make it `champion` only if it beats the champion.
 
@@ -169,7 +181,7 @@ def register_and_gate(
     decision = _recorded_decision(client, name, version)
     if decision is None:
         client.set_registered_model_alias(name, CHALLENGER, version)
-        decision = _decide(client, name, version, test, margin)
+        decision = _decide(client, name, version, test, margin, blocked)
     if decision.promoted:
         _promote_once(client, name, version)
     return decision
