@@ -241,3 +241,43 @@ def test_the_registered_model_is_the_best_trial_refit_calibrated_and_thresholded
     scores = np.asarray(pyfunc.predict(test[FEATURES]))
     accuracy = float(((scores >= model.threshold).astype(int) == test["label"].to_numpy()).mean())
     assert accuracy == pytest.approx(final.data.metrics["test_accuracy"])
+
+
+def test_the_final_model_is_sliced_by_sex_and_race_on_its_test_rows(training_run):
+    from income.training import fairness
+    from income.training.registry import MODEL_NAME
+    from income.training.splits import split_by_time
+
+    client = mlflow.MlflowClient()
+    version = client.get_model_version(MODEL_NAME, training_run.decision.model_version)
+    final = client.get_run(training_run.final_run_id)
+    _, _, test = split_by_time(pd.read_parquet(version.tags["training_set_uri"]), 0.15, 0.15)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version.version}")
+    threshold = float(version.tags["decision_threshold"])
+    expected = fairness.gaps(
+        fairness.slices(test, test["label"], np.asarray(pyfunc.predict(test[FEATURES])), threshold)
+    )
+    assert expected  # the synthetic population has groups large enough to compare
+    assert {k: final.data.metrics[f"fairness_{k}"] for k in expected} == pytest.approx(expected)
+    slices = pd.read_json(
+        mlflow.artifacts.download_artifacts(run_id=final.info.run_id, artifact_path="fairness/slices.json"),
+        orient="split",
+    )
+    assert set(slices["attribute"]) == {"sex", "race"} and slices["rows"].sum() == 2 * len(test)
+    attribute, gap = fairness.worst_equalized_odds(expected)
+    assert version.tags["fairness_worst_equalized_odds_gap"] == f"{attribute}={gap:.4f}"
+
+
+def test_a_fairness_gap_over_the_limit_refuses_promotion(training_run):
+    """The gate's fairness check: the same run, gated again under a new name with a limit it breaks."""
+    from income.training.registry import register_and_gate
+    from income.training.splits import split_by_time
+
+    client = mlflow.MlflowClient()
+    version = client.get_model_version("income-classifier", training_run.decision.model_version)
+    _, _, test = split_by_time(pd.read_parquet(version.tags["training_set_uri"]), 0.15, 0.15)
+    decision = register_and_gate(
+        training_run.final_run_id, test, 0.0, {}, "income-classifier-fairness-test", blocked="gap 0.2 > 0.1"
+    )
+    assert not decision.promoted and "gap 0.2 > 0.1" in decision.reason
+    assert client.get_registered_model("income-classifier-fairness-test").aliases.get("champion") is None
