@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 from flytekit import task
 
+from income.inference.model_version import resolve_model
 from income.monitoring import prediction_log
 from income.monitoring.ab_test import ABAnalysis, ExperimentPlan, analyse, write_analysis
+from income.monitoring.alerts import Alert, AlertConfig, check, recent
 from income.monitoring.live_report import report_html
 from income.monitoring.outcomes import join_outcomes, live_metrics, overall_metrics, period_for
 from income.platform import lineage
+from income.platform import report_html as h
+from income.platform.files import write_text_atomically
 from income.platform.settings import ValkeySettings, offline_store_uri
 from income.platform.tracking import MODEL_NAME, MONITORING_EXPERIMENT, configure
 from income.training.labels import read_labels
+from income.training.model import FEATURES, NUMERIC
 from income.training.registry import seats
 from tasks.decks import show
 from tasks.execution import execution_id
@@ -31,6 +37,8 @@ class MonitoringConfig:
     baseline_accuracy: float = 0.80  # the champion's expected accuracy
     mode: str = "auto"  # ab | shadow | auto: ab when the log holds challenger answers, else shadow
     model_name: str = MODEL_NAME
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+    fail_on_alert: bool = False  # for schedulers: the run fails (non-zero exit) when any alert fires
 
     def plan(self) -> ExperimentPlan:
         return ExperimentPlan(self.alpha, self.power, self.minimal_effect, self.baseline_accuracy)
@@ -125,3 +133,71 @@ def live_metrics_report(cfg: MonitoringConfig, drained: DrainReport) -> LiveSumm
     counts = f"{summary.predictions:,} predictions, {summary.with_outcome:,} with outcomes"
     print(f"live metrics: {counts}; {summary.reason}")
     return summary
+
+
+REFERENCE_SAMPLE = 20_000
+
+
+@dataclass
+class MonitorSummary:
+    predictions_checked: int
+    champion_version: str
+    alerts: list[str]  # one message per alert
+    alerts_uri: str
+
+
+def _champion_reference(model_name: str):
+    """The champion, a sample of its training set and its scores on it: the monitoring reference."""
+    import mlflow
+
+    model = resolve_model(f"models:/{model_name}@champion")
+    if "training_set_uri" not in model.tags:  # registered by hand: latency and nulls only
+        return model, pd.DataFrame(), None
+    reference = pd.read_parquet(model.tags["training_set_uri"])
+    reference = reference.sample(min(len(reference), REFERENCE_SAMPLE), random_state=0)
+    scores = mlflow.pyfunc.load_model(model.uri).predict(reference[FEATURES])
+    return model, reference, scores
+
+
+def _alerts_html(alerts: list[Alert], checked: int, cfg: AlertConfig, version: str) -> str:
+    intro = h.paragraph(
+        f"{checked:,} served predictions of the last {cfg.window_hours:g} h checked against champion "
+        f"v{version}'s training reference (income.monitoring.alerts)."
+    )
+    if checked < cfg.min_predictions:
+        return intro + h.paragraph(f"Fewer than {cfg.min_predictions} predictions: nothing checked.")
+    rows = [(a.check, a.subject, f"{a.value:.4g}", f"{a.threshold:g}", a.message) for a in alerts]
+    verdict = (
+        h.coloured(f"{len(alerts)} alert(s)", "firebrick") if alerts else h.coloured("no alert", "green")
+    )
+    return intro + h.paragraph(verdict) + h.table(["check", "subject", "value", "threshold", "what"], rows)
+
+
+@task(
+    requests=SMALL,
+    limits=MEDIUM,
+    timeout=SHORT,
+    retries=2,
+    enable_deck=True,
+    deck_fields=DECK_FIELDS,
+)
+def monitor_predictions(cfg: MonitoringConfig, drained: DrainReport) -> MonitorSummary:
+    """Check the recent served predictions of the champion against its training reference; record
+    the alerts (offline store, lineage, Deck); fail when `cfg.fail_on_alert` and any fires."""
+    configure()
+    root = offline_store_uri()
+    model, reference, scores = _champion_reference(cfg.model_name)
+    log = prediction_log.read_log(root)
+    live = recent(log[log["model_name"] == cfg.model_name] if len(log) else log, cfg.alerts.window_hours)
+    live = live[live["model_version"].astype(str) == model.version] if len(live) else live
+    alerts = check(live, reference, scores, NUMERIC, FEATURES, cfg.alerts)
+    stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
+    uri = f"{root.rstrip('/')}/monitoring/alerts/{stamp}.json"
+    write_text_atomically(uri, json.dumps([asdict(a) for a in alerts], indent=2))
+    messages = [a.message for a in alerts]
+    lineage.record("monitoring", flyte_execution_id=execution_id(), champion=model.version, alerts=messages)
+    show("Monitoring", _alerts_html(alerts, len(live), cfg.alerts, model.version))
+    print(f"monitoring: {len(live):,} predictions checked, {len(alerts)} alert(s): {messages}")
+    if alerts and cfg.fail_on_alert:
+        raise RuntimeError(f"{len(alerts)} monitoring alert(s): " + "; ".join(messages))
+    return MonitorSummary(len(live), model.version, messages, uri)

@@ -130,7 +130,7 @@ def _monitor(**plan):
     from tasks.monitoring import MonitoringConfig
     from workflows.monitoring import monitoring
 
-    return monitoring(cfg=MonitoringConfig(model_name=MODEL, **plan))
+    return monitoring(cfg=MonitoringConfig(model_name=MODEL, **plan)).live
 
 
 # Large effects on a small population: the plan needs about 90 users per arm.
@@ -189,3 +189,17 @@ def test_shadow_then_ab_then_the_green_and_the_red_button(versions, valkey_serve
         forced == strong
         and "incident 42" in registry.get_model_version(MODEL, strong).tags["promotion.reason"]
     )
+
+
+def test_monitoring_alerts_are_recorded_and_can_fail_the_run(versions):
+    """A latency limit no request meets: the alert is recorded, and with fail_on_alert the run fails."""
+    from income.monitoring.alerts import AlertConfig
+    from tasks.monitoring import MonitoringConfig
+    from workflows.monitoring import monitoring
+
+    strict = AlertConfig(latency_p99_ms=0.001, min_predictions=10, window_hours=24 * 365)
+    outcome = monitoring(cfg=MonitoringConfig(model_name=MODEL, alerts=strict))
+    assert outcome.alerts.predictions_checked >= 10
+    assert any("latency p99" in message for message in outcome.alerts.alerts), outcome.alerts
+    with pytest.raises(Exception, match="monitoring alert"):
+        monitoring(cfg=MonitoringConfig(model_name=MODEL, alerts=strict, fail_on_alert=True))
