@@ -15,6 +15,7 @@ from income.features.feature_store import get_store
 from income.features.materialize import forget_online
 from income.features.offline_store import VERSIONS, table_uri
 from income.inference.population import population_from_file
+from income.monitoring import prediction_log
 from income.platform import lineage
 from income.platform import report_html as h
 from income.platform.files import remove_rows
@@ -42,6 +43,7 @@ def forget_everywhere(user_ids: list[int], predictions_uri: str = "") -> dict[st
     - every table of every retained feature set version (published or not);
     - the saved training sets and the prediction partitions;
     - their keys in Valkey;
+    - the prediction log: drained (parquet) and still waiting in its Valkey stream;
     and puts them on the erasure list, so later batches about them are dropped at ingestion.
     Files are rewritten one by one, each atomically; a run that dies half-way is finished
     by running it again (every step is idempotent).
@@ -56,9 +58,11 @@ def forget_everywhere(user_ids: list[int], predictions_uri: str = "") -> dict[st
         ),
         "training sets": remove_rows(str(runtime / "training_sets"), ENTITY_KEY, user_ids),
         "predictions": remove_rows(predictions_uri or str(runtime / "predictions"), ENTITY_KEY, user_ids),
+        "prediction log (drained)": remove_rows(table_uri(root, prediction_log.TABLE), ENTITY_KEY, user_ids),
     }
     valkey = ValkeySettings.from_env()
     removed["online store keys"] = forget_online(get_store(valkey), valkey.client(), user_ids)
+    removed["prediction log (stream)"] = prediction_log.forget_in_stream(valkey.client(), user_ids)
     return removed
 
 

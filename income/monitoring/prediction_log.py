@@ -119,3 +119,16 @@ def read_log(offline_root: str) -> pd.DataFrame:
     order = frame["log_id"].str.split("-", expand=True).astype("int64")
     frame = frame.assign(_ms=order[0], _seq=order[1]).sort_values(["_ms", "_seq"], kind="stable")
     return frame.drop_duplicates("log_id").drop(columns=["_ms", "_seq"]).reset_index(drop=True)
+
+
+def forget_in_stream(client, user_ids) -> int:
+    """Delete the users' entries still waiting in the stream (erasure); returns how many."""
+    users, removed, start = {int(u) for u in user_ids}, 0, "-"
+    while True:
+        batch = client.xrange(STREAM, min=start, max="+", count=DRAIN_CHUNK)
+        if not batch:
+            return removed
+        doomed = [i for i, fields in batch if int(json.loads(fields[b"e"])["user_id"]) in users]
+        if doomed:
+            removed += client.xdel(STREAM, *doomed)
+        start = "(" + batch[-1][0].decode()  # exclusive: after the last entry read

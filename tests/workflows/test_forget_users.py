@@ -26,6 +26,46 @@ def _traces(folder, user_ids: set[int]) -> list[str]:
     return found
 
 
+def _log_predictions(users: list[int]) -> None:
+    """Prediction-log entries for the users: one drained to the offline store, one still in the stream."""
+    from income.monitoring.prediction_log import STREAM, drain, encode
+    from income.platform.settings import ValkeySettings, offline_store_uri
+
+    client = ValkeySettings.from_env().client()
+
+    def append() -> None:
+        for user in users:
+            entry = {
+                "request_id": "r",
+                "time": 1.7e9,
+                "user_id": user,
+                "model_name": "m",
+                "model_version": "1",
+            }
+            entry |= {
+                "variant": "champion",
+                "served": True,
+                "feature_service": "income_v1",
+                "probability": 0.5,
+            }
+            entry |= {"label": "<=50K", "threshold": 0.5, "latency_ms": 1.0, "features": {"age": 40}}
+            client.xadd(STREAM, {"e": encode(entry | {"feature_times": {"demographic": 1.6e9}})})
+
+    append()
+    assert drain(client, offline_store_uri()).entries == len(users)
+    append()
+
+
+def _in_stream(users: set[int]) -> set[int]:
+    import json
+
+    from income.monitoring.prediction_log import STREAM
+    from income.platform.settings import ValkeySettings
+
+    entries = ValkeySettings.from_env().client().xrange(STREAM)
+    return {json.loads(fields[b"e"])["user_id"] for _, fields in entries} & users
+
+
 @pytest.fixture(scope="module")
 def forgotten(pipeline_env, champion, tmp_path_factory):
     """Two feature runs, a training set, a scored batch, in a runtime of their own; 3 users forgotten."""
@@ -64,6 +104,7 @@ def forgotten(pipeline_env, champion, tmp_path_factory):
         }
         users = sorted(set(training_set[ENTITY_KEY]) & set(predictions[ENTITY_KEY]) & in_valkey)[:3]
         assert len(users) == 3
+        _log_predictions(users + [next(u for u in in_valkey if u not in users)])
         assert _traces(runtime, set(users)), "the users must be somewhere before they are forgotten"
         ids = runtime / "forget.csv"
         pd.DataFrame({ENTITY_KEY: users}).to_csv(ids, index=False)
@@ -86,6 +127,9 @@ def test_no_trace_is_left_in_any_file_or_in_valkey(forgotten):
     assert report.removed["online store keys"] == 3
     assert report.removed["feature and label tables (every version)"] > 0
     assert report.removed["training sets"] > 0 and report.removed["predictions"] > 0
+    assert report.removed["prediction log (drained)"] == 3 and report.removed["prediction log (stream)"] == 3
+    assert _in_stream(users) == set()
+    assert len(_in_stream(set(range(1, 301)))) == 1  # the fourth user's entry stays
 
 
 def test_lineage_keeps_an_audit_record_without_the_ids(forgotten):
