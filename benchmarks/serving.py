@@ -17,9 +17,16 @@ three targets, 3x the load, and measured the contention more than the services).
 rate, the targets run one after the other with the same generator and the same users in the
 same order:
 
-  (a) POST /predict {"user_id": u}                  features + model, our service
+  (a) POST /predict {"user_id": u}                  features + model + prediction log, our service
+  (a') the same, in shadow mode: a second model scores every request too, and is logged
+  (a'') the same, with the prediction log off (INCOME_SERVE_PREDICTION_LOG=0)
   (b) POST /get-online-features income_v1 for u    features only, feast serve
   (c) HGETALL <Feast key of u>                      the bare online read, Valkey (the floor)
+
+Shadow mode needs a challenger other than the champion: the benchmark registers the
+champion's model once more as a new version under the alias `benchmark-shadow` (same model,
+so the shadow costs what a challenger of the same kind would) and drops the alias after.
+Each service process runs apart, one at a time under load; the others sit idle.
 
 The generator is open-loop: request k is due at k / rate seconds whatever the earlier ones
 are doing, and its latency counts from that due time, so a stall shows up in the tail instead
@@ -55,9 +62,11 @@ from income.features.offline_store import current
 from income.platform.settings import ValkeySettings, load_runtime_env, offline_store_uri, runtime_dir
 from income.platform.valkey_server import free_port
 
-TARGETS = ("predict", "feast_serve", "valkey_hgetall")
+TARGETS = ("predict", "predict_shadow", "predict_nolog", "feast_serve", "valkey_hgetall")
 LABELS = {
-    "predict": "our `/predict` (features + model)",
+    "predict": "our `/predict` (features + model + prediction log)",
+    "predict_shadow": "our `/predict`, shadow mode (+ challenger score, logged)",
+    "predict_nolog": "our `/predict`, prediction log off",
     "feast_serve": "`feast serve` `/get-online-features` (features)",
     "valkey_hgetall": "raw Valkey `HGETALL`",
 }
@@ -209,7 +218,7 @@ async def open_loop(call: Call, users: list[int], rate: float, seconds: float, t
 
 
 async def measure(
-    users: list[int], args: argparse.Namespace, predict_url: str, feast_url: str, tracked: list[int]
+    users: list[int], args: argparse.Namespace, urls: dict[str, str], tracked: list[int]
 ) -> list[dict]:
     """Every (rate, target) alone, in turn: rates in the order given, targets in TARGETS order.
 
@@ -231,11 +240,14 @@ async def measure(
 
     settings = ValkeySettings.from_env()
     kv = valkey.asyncio.Valkey(host=settings.host, port=settings.port, password=settings.password or None)
-    http = {"predict": HttpPool(predict_url), "feast_serve": HttpPool(feast_url)}
+    http = {target: HttpPool(url) for target, url in urls.items()}
 
-    async def predict(user: int) -> bool:
-        status, body = await http["predict"].post_json({"user_id": user})
-        return status == 200 and body["predictions"][0]["user_id"] == user
+    def predict_on(target: str) -> Call:
+        async def predict(user: int) -> bool:
+            status, body = await http[target].post_json({"user_id": user})
+            return status == 200 and body["predictions"][0]["user_id"] == user
+
+        return predict
 
     async def feast_serve(user: int) -> bool:
         request = {"feature_service": FEATURE_SERVICE, "entities": {"user_id": [user]}}
@@ -246,7 +258,9 @@ async def measure(
         return bool(await kv.hgetall(feast_key(user)))
 
     calls: dict[str, Call] = {
-        "predict": predict,
+        "predict": predict_on("predict"),
+        "predict_shadow": predict_on("predict_shadow"),
+        "predict_nolog": predict_on("predict_nolog"),
         "feast_serve": feast_serve,
         "valkey_hgetall": valkey_hgetall,
     }
@@ -284,44 +298,86 @@ async def measure(
     return results
 
 
+SHADOW_ALIAS = "benchmark-shadow"
+# Per service target: its settings beside the defaults (prediction log on, traffic mode off).
+SERVICE_ENV = {
+    "predict": {},
+    "predict_shadow": {
+        "INCOME_SERVE_CHALLENGER_MODE": "shadow",
+        "INCOME_SERVE_CHALLENGER_ALIAS": SHADOW_ALIAS,
+    },
+    "predict_nolog": {"INCOME_SERVE_PREDICTION_LOG": "0"},
+}
+
+
+def register_shadow() -> str:
+    """The champion's model registered once more, as a new version under SHADOW_ALIAS."""
+    import mlflow
+
+    from income.platform.tracking import MODEL_NAME, configure
+
+    configure()
+    client = mlflow.MlflowClient()
+    champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
+    copy = mlflow.register_model(champion.source, MODEL_NAME, tags=champion.tags)
+    client.set_registered_model_alias(MODEL_NAME, SHADOW_ALIAS, copy.version)
+    return str(copy.version)
+
+
+def drop_shadow() -> None:
+    import mlflow
+
+    from income.platform.tracking import MODEL_NAME
+
+    mlflow.MlflowClient().delete_registered_model_alias(MODEL_NAME, SHADOW_ALIAS)
+
+
 async def bench(args: argparse.Namespace, folder: Path) -> list[dict]:
     import httpx
 
     store = get_store()
     users = known_users(store, args.users, args.seed)
     env = {**os.environ}
-    ours_port, feast_port = free_port(), free_port()
-    ours_log, feast_log = folder / "serving.log", folder / "feast_serve.log"
-    ours = start(
-        [sys.executable, "-m", "serving"],
-        Path.cwd(),
-        {**env, "INCOME_SERVE_HOST": "127.0.0.1", "INCOME_SERVE_PORT": str(ours_port)},
-        ours_log,
-    )
+    services = [t for t in SERVICE_ENV if t in args.target]
+    if "predict_shadow" in services:
+        print(f"shadow challenger: v{register_shadow()} (the champion's model, registered again)", flush=True)
+    processes, urls, logs = {}, {}, {}
+    for target in services:
+        port = free_port()
+        logs[target] = folder / f"{target}.log"
+        settings = {"INCOME_SERVE_HOST": "127.0.0.1", "INCOME_SERVE_PORT": str(port), **SERVICE_ENV[target]}
+        processes[target] = start(
+            [sys.executable, "-m", "serving"], Path.cwd(), {**env, **settings}, logs[target]
+        )
+        urls[target] = f"http://127.0.0.1:{port}"
+    feast_port = free_port()
+    logs["feast_serve"] = folder / "feast_serve.log"
     feast_cli = str(Path(sys.executable).parent / "feast")
     feast_command = [feast_cli, "serve", "-h", "127.0.0.1", "-p", str(feast_port), *FEAST_SERVE]
     feast_command += ["--workers", str(args.feast_workers)]
-    feast = start(feast_command, FEATURE_REPO, env, feast_log)
+    processes["feast_serve"] = start(feast_command, FEATURE_REPO, env, logs["feast_serve"])
+    urls["feast_serve"] = f"http://127.0.0.1:{feast_port}"
     try:
         async with httpx.AsyncClient(timeout=5) as client:
-            await wait_ready(client, f"http://127.0.0.1:{ours_port}/health", ours, ours_log)
-            await wait_ready(client, f"http://127.0.0.1:{feast_port}/health", feast, feast_log)
-        print(f"{len(users)} known users; service on :{ours_port}, feast serve on :{feast_port}", flush=True)
-        return await measure(
-            users,
-            args,
-            f"http://127.0.0.1:{ours_port}/predict",
-            f"http://127.0.0.1:{feast_port}/get-online-features",
-            valkey_pid(),
-        )
+            for target, process in processes.items():
+                await wait_ready(client, f"{urls[target]}/health", process, logs[target])
+            if "predict_shadow" in services:
+                health = (await client.get(f"{urls['predict_shadow']}/health")).json()
+                assert health["traffic"]["active"], f"shadow mode not active: {health}"
+        print(f"{len(users)} known users; " + ", ".join(f"{t} on {u}" for t, u in urls.items()), flush=True)
+        endpoints = {t: f"{u}/predict" for t, u in urls.items() if t in SERVICE_ENV}
+        endpoints["feast_serve"] = f"{urls['feast_serve']}/get-online-features"
+        return await measure(users, args, endpoints, valkey_pid())
     finally:
-        for process in (ours, feast):
+        for process in processes.values():
             process.terminate()
-        for process in (ours, feast):
+        for process in processes.values():
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if "predict_shadow" in services:
+            drop_shadow()
 
 
 def ratio(a: float | None, b: float | None) -> str:
@@ -341,6 +397,17 @@ def markdown(results: list[dict], rates: list[float]) -> str:
             f"| {r['other_cores']} | {len(r['attempts'])} |"
         )
     by = {(r["rate"], r["target"]): r for r in results}
+    for peer in ("predict_shadow", "predict_nolog"):
+        if all((rate, t) in by for rate in rates for t in ("predict", peer)):
+            lines += [
+                "",
+                f"| rate (req/s) | {peer} p50 / predict p50 | {peer} p99 / predict p99 |",
+                "| --- | --- | --- |",
+            ]
+            for rate in rates:
+                ours, other = by[(rate, "predict")], by[(rate, peer)]
+                p50, p99 = ratio(other["p50_ms"], ours["p50_ms"]), ratio(other["p99_ms"], ours["p99_ms"])
+                lines.append(f"| {rate:g} | {p50} | {p99} |")
     if all((rate, t) in by for rate in rates for t in ("predict", "feast_serve")):
         lines += ["", "| rate (req/s) | /predict p50 / feast serve p50 | /predict p99 / feast serve p99 |"]
         lines.append("| --- | --- | --- |")
