@@ -11,8 +11,12 @@ import numpy as np
 import pandas as pd
 
 from income.data import domains
-from income.data.schema import ENTITY_KEY, HISTORY_FEATURES, TIMESTAMP, VIEW_ATTRIBUTES
-from income.training.model import CATEGORICAL, FEATURES, NUMERIC
+from income.data.schema import ENTITY_KEY, HISTORY_FEATURES, TIMESTAMP, VIEW_ATTRIBUTES, service_features
+from income.training.model import kinds
+
+# Every feature of every view (income_v2 serves them all): the tables hold them all.
+ALL_FEATURES = service_features("income_v2")
+CATEGORICAL, NUMERIC = kinds(ALL_FEATURES)
 
 NUMERIC_RANGES = {
     "age": (17, 90),
@@ -24,6 +28,7 @@ NUMERIC_RANGES = {
     "records_365d": (1, 4),
     "job_changes_365d": (0, 3),
     "marital_changes_365d": (0, 2),
+    "records_total": (1, 6),
 }
 CATEGORIES = {
     "sex": domains.SEX,
@@ -58,7 +63,7 @@ def make_features(rows: int, seed: int = 3) -> pd.DataFrame:
         values[rng.random(rows) < MISSING_SHARE] = None
         data[name] = values
     frame = pd.DataFrame(data)
-    return frame[[ENTITY_KEY, *FEATURES]]
+    return frame[[ENTITY_KEY, *ALL_FEATURES]]
 
 
 def publish_feature_tables(

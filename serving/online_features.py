@@ -1,4 +1,4 @@
-"""The users' features of the feature service `income_v1`, read from Valkey through Feast's async path.
+"""The users' features of a feature service (income_v1, income_v2), read from Valkey through Feast.
 
 The read is the one `feast serve` makes (FeatureStore.get_online_features_async), taken
 apart from its protobuf response without Feast's to_dict(): values per feature, and per
@@ -32,10 +32,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from income.data.schema import ENTITY_KEY
+from income.data.schema import ENTITY_KEY, FEATURE_SERVICES, service_features
 from income.features.feature_store import FEATURE_SERVICE, get_store
 from income.platform.settings import ValkeySettings
-from income.training.model import FEATURES
 from serving.errors import ServiceUnavailable
 
 _UNREACHABLE = (OSError, TimeoutError, RedisConnectionError, RedisTimeoutError)
@@ -50,31 +49,37 @@ class FeatureRows:
 
 
 @dataclass(frozen=True)
+class ServiceViews:
+    service: object  # Feast's FeatureService
+    views: dict[str, list[str]]  # view -> its features in the service
+
+
+@dataclass(frozen=True)
 class OnlineFeatures:
-    """The Feast store opened for the service: the feature service's views, timeouts, fast failure."""
+    """The Feast store opened for the service: each feature service's views, timeouts, fast failure."""
 
     store: object
-    feature_service: object
-    views: dict[str, list[str]]  # view -> its features in the service
+    services: dict[str, ServiceViews]  # every feature service of the registry, by name
     valkey: ValkeySettings
     timeout: float  # seconds before Valkey counts as unreachable
 
     @classmethod
     async def open(cls, valkey: ValkeySettings, timeout: float) -> OnlineFeatures:
         """The store with Valkey timeouts and fail-fast retries (see the module docstring)."""
-        store, service, views = await asyncio.to_thread(_open_store, valkey, timeout)
+        store, services = await asyncio.to_thread(_open_store, valkey, timeout)
         # Private Feast names: the only way to the async client it builds (module docstring).
         online_store = store._get_provider().online_store
         client = await online_store._get_client_async(store.config.online_store)
         client.set_retry(Retry(NoBackoff(), retries=1))
-        return cls(store, service, views, valkey, timeout)
+        return cls(store, services, valkey, timeout)
 
-    async def read(self, user_ids: list[int]) -> FeatureRows:
-        """The users' features, or ServiceUnavailable when Valkey does not answer in time."""
+    async def read(self, user_ids: list[int], service_name: str = FEATURE_SERVICE) -> FeatureRows:
+        """The users' features of the service, or ServiceUnavailable when Valkey does not answer in time."""
+        served = self.services[service_name]
         try:
             response = await asyncio.wait_for(
                 self.store.get_online_features_async(
-                    features=self.feature_service, entity_rows=[{ENTITY_KEY: u} for u in user_ids]
+                    features=served.service, entity_rows=[{ENTITY_KEY: u} for u in user_ids]
                 ),
                 timeout=4 * self.timeout,
             )
@@ -85,7 +90,7 @@ class OnlineFeatures:
             ) from exc
         proto = response.proto
         # Every feature of a view carries the view's event times: read them off its first one.
-        stamp_of = {features[0]: view for view, features in self.views.items()}
+        stamp_of = {features[0]: view for view, features in served.views.items()}
         columns: dict[str, list] = {}
         timestamps: dict[str, list[datetime | None]] = {}
         for name, vector in zip(proto.metadata.feature_names.val, proto.results, strict=True):
@@ -96,22 +101,30 @@ class OnlineFeatures:
 
 
 def _open_store(valkey: ValkeySettings, timeout: float):
-    """The Feast store with Valkey socket timeouts, the feature service and its views."""
+    """The Feast store with Valkey socket timeouts, and the views of every feature service.
+
+    The default service (income_v1) must be in the registry; the others are served when they are.
+    """
     store = get_store(valkey)
     online = store.config.online_store
     online.connection_string += f",socket_timeout={timeout},socket_connect_timeout={timeout}"
     try:
-        service = store.get_feature_service(FEATURE_SERVICE)
+        store.get_feature_service(FEATURE_SERVICE)
     except Exception as exc:
         raise RuntimeError(
             f"feature service {FEATURE_SERVICE!r} not in the Feast registry: "
             f"run the feature pipeline first ({exc})"
         ) from exc
-    views = {p.name: [f.name for f in p.features] for p in service.feature_view_projections}
-    missing = set(FEATURES) - {f for features in views.values() for f in features}
-    if missing:
-        raise RuntimeError(f"feature service {FEATURE_SERVICE} lacks the model's features {sorted(missing)}")
-    return store, service, views
+    services = {}
+    for service in store.list_feature_services():
+        views = {p.name: [f.name for f in p.features] for p in service.feature_view_projections}
+        if service.name in FEATURE_SERVICES:
+            served = {f for features in views.values() for f in features}
+            missing = set(service_features(service.name)) - served
+            if missing:
+                raise RuntimeError(f"feature service {service.name} lacks its features {sorted(missing)}")
+        services[service.name] = ServiceViews(service, views)
+    return store, services
 
 
 def _python_value(value):

@@ -37,9 +37,9 @@ async def _scores(model: LoadedModel, columns: dict[str, list], rows: list[int])
     return [float(p) for p in await run_in_threadpool(model.scorer.predict, subset)]
 
 
-async def _read(service: Service, user_ids: list[int]) -> FeatureRows:
+async def _read(service: Service, user_ids: list[int], feature_service: str) -> FeatureRows:
     try:
-        return await service.features.read(user_ids)
+        return await service.features.read(user_ids, feature_service)
     except ServiceUnavailable:
         service.metrics.valkey_errors.labels("read").inc()
         raise
@@ -70,23 +70,31 @@ class Score:
 
 
 async def _score_routed(
-    service: Service, user_ids: list[int], rows: FeatureRows, champion: LoadedModel
+    service: Service, user_ids: list[int], rows: dict[str, FeatureRows], champion: LoadedModel
 ) -> list[Score]:
-    """Every score of the request: the served one per user (champion or challenger), then shadows."""
+    """Every score of the request: the served one per user (champion or challenger), then shadows.
+
+    `rows`: the users' features per feature service; read here for a challenger whose service
+    is not the champion's (a v2 challenger beside a v1 champion).
+    """
     challenger = service.challenger_model()
     settings = service.settings
     version = challenger.version if challenger else None
     plan = route(user_ids, settings.challenger_mode, settings.ab_share, version)
+    needed = challenger is not None and (plan.shadow or CHALLENGER_VARIANT in plan.variants)
+    if needed and challenger.feature_service not in rows:
+        rows[challenger.feature_service] = await _read(service, user_ids, challenger.feature_service)
     served: list[Score | None] = [None] * len(user_ids)
     for variant, model in ((CHAMPION_VARIANT, champion), (CHALLENGER_VARIANT, challenger)):
         positions = [i for i, v in enumerate(plan.variants) if v == variant]
         if positions:
-            for i, p in zip(positions, await _scores(model, rows.columns, positions), strict=True):
+            columns = rows[model.feature_service].columns
+            for i, p in zip(positions, await _scores(model, columns, positions), strict=True):
                 served[i] = Score(i, model, variant, p, served=True)
     shadows = []
     if plan.shadow:
         everyone = list(range(len(user_ids)))
-        probabilities = await _scores(challenger, rows.columns, everyone)
+        probabilities = await _scores(challenger, rows[challenger.feature_service].columns, everyone)
         shadows = [Score(i, challenger, SHADOW_VARIANT, p, served=False) for i, p in enumerate(probabilities)]
     return [*served, *shadows]
 
@@ -132,13 +140,17 @@ async def predict(user_ids: list[int], service: Service, started: float) -> tupl
     champion = service.champion.loaded  # one version per seat for the whole request
     if champion is None:
         raise ServiceUnavailable(f"no model loaded: {service.champion.error or 'still starting'}")
-    rows = await _read(service, user_ids)
-    _refuse_unscoreable(user_ids, rows)
-    scores = await _score_routed(service, user_ids, rows, champion)
+    rows = await _read(service, user_ids, champion.feature_service)
+    _refuse_unscoreable(user_ids, rows)  # by the champion's service: the views of every service agree
+    by_service = {champion.feature_service: rows}
+    scores = await _score_routed(service, user_ids, by_service, champion)
     latency_ms = (time.perf_counter() - started) * 1000
     request_id, now = uuid.uuid4().hex, time.time()
     if service.log is not None:
-        entries = [_log_entry(request_id, now, user_ids[s.index], s, rows, latency_ms) for s in scores]
+        entries = [
+            _log_entry(request_id, now, user_ids[s.index], s, by_service[s.model.feature_service], latency_ms)
+            for s in scores
+        ]
         try:
             await service.log.append(entries)
         except ServiceUnavailable:

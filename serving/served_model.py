@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from income.features.feature_store import FEATURE_SERVICE
 from income.inference.contract import check_contract
 from income.inference.lookup_scorer import LookupScorer
-from income.training.model import FEATURES
 from serving.settings import ServeSettings
 
 log = logging.getLogger("serving")
@@ -77,11 +76,12 @@ class ServedModel:
 
         name = self.settings.model_name
         tags = self._registry().get_model_version(name, version).tags
-        check_contract(name, version, tags, self.store, FEATURE_SERVICE)
+        # The version's own service (its contract names it): the service reads each model's features.
+        service = tags.get("feature_service") or FEATURE_SERVICE
+        check_contract(name, version, tags, self.store, service)
         pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         scorer = LookupScorer(pyfunc.unwrap_python_model().model)
-        scorer.predict({f: [None] for f in FEATURES})  # warm up: first calls allocate
-        service = tags.get("feature_service", FEATURE_SERVICE)
+        scorer.predict({f: [None] for f in scorer.model.features})  # warm up: first calls allocate
         return LoadedModel(name, version, scorer, datetime.now(UTC), service)
 
     def _failed(self, version: str, exc: Exception) -> LoadFailure:

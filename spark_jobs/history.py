@@ -49,6 +49,7 @@ def history_features(records: DataFrame, as_of: datetime | None = None) -> DataF
       "previous" is taken over the user's full history, so the oldest record of a window can
       still count as a change; a user's first record never does.
     - hours_per_week_mean_365d: mean hours_per_week over the window (null when it is empty).
+    - records_total: how many records the user has up to t (never decays: a tenure).
     """
     by_user = Window.partitionBy(ENTITY_KEY).orderBy(TIMESTAMP)
     # Lags are computed first, over the full history, so the range window below only
@@ -82,5 +83,6 @@ def history_features(records: DataFrame, as_of: datetime | None = None) -> DataF
         "job_changes_365d": F.coalesce(F.sum("job_change").over(last_year), F.lit(0)).cast("long"),
         "marital_changes_365d": F.coalesce(F.sum("marital_change").over(last_year), F.lit(0)).cast("long"),
         "hours_per_week_mean_365d": F.avg("hours_per_week").over(last_year).cast("double"),
+        "records_total": F.coalesce(F.sum("is_record").over(so_far), F.lit(0)).cast("long"),
     }
     return points.select(ENTITY_KEY, TIMESTAMP, *(features[name].alias(name) for name in HISTORY_FEATURES))

@@ -127,6 +127,9 @@ FEATURE_VIEWS = {
                 FeatureSpec("job_changes_365d", "Int64", "Occupation changes, prior 365 days."),
                 FeatureSpec("marital_changes_365d", "Int64", "Marital changes, prior 365 days."),
                 FeatureSpec("hours_per_week_mean_365d", "Float64", "Mean hours, prior 365 days."),
+                FeatureSpec(
+                    "records_total", "Int64", "Survey records so far: how long the user has answered."
+                ),
             ),
         ),
     )
@@ -135,6 +138,24 @@ HISTORY_VIEW = "history"
 # The raw attributes each census view carries, and the derived history features.
 VIEW_ATTRIBUTES = {name: view.feature_names for name, view in FEATURE_VIEWS.items() if name != HISTORY_VIEW}
 HISTORY_FEATURES = FEATURE_VIEWS[HISTORY_VIEW].feature_names
+# Feature services: the versioned sets of features a model version is trained on and served
+# (feature_repo/feature_services.py). income_v2 adds the user's survey tenure to income_v1.
+V2_FEATURES = ("records_total",)
+FEATURE_SERVICES = {
+    "income_v1": {
+        name: [f for f in view.feature_names if f not in V2_FEATURES] for name, view in FEATURE_VIEWS.items()
+    },
+    "income_v2": {name: view.feature_names for name, view in FEATURE_VIEWS.items()},
+}
+
+
+def service_features(service: str) -> list[str]:
+    """The features of a feature service, view by view, in the service's order."""
+    if service not in FEATURE_SERVICES:
+        raise ValueError(f"unknown feature service {service!r}; known: {', '.join(FEATURE_SERVICES)}")
+    return [f for features in FEATURE_SERVICES[service].values() for f in features]
+
+
 FEATURE_TABLES = list(FEATURE_VIEWS)
 LABEL_TABLE = "labels"
 # Every feature and label table is partitioned by the month of event_timestamp (UTC), as

@@ -96,6 +96,8 @@ class _ViewPlan:
 
 
 def _plans(store, service_name: str) -> list[_ViewPlan]:
+    """What to write per view the service reads: every feature of the view, as `feast materialize`
+    does, so that the other services over the same views (income_v2 beside income_v1) read them too."""
     service = store.get_feature_service(service_name)
     plans = []
     for projection in service.feature_view_projections:
@@ -104,7 +106,7 @@ def _plans(store, service_name: str) -> list[_ViewPlan]:
             _ViewPlan(
                 name=view.name,
                 source_uri=view.batch_source.path,
-                features=[(f.name, str(f.dtype)) for f in projection.features],
+                features=[(f.name, str(f.dtype)) for f in view.features],
                 ttl=view.ttl or timedelta(0),
             )
         )

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from income.training.model import FEATURES, FittedModel, as_model_input
+from income.training.model import FittedModel, as_model_input
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class LookupScorer:
         try:
             compiled = _Compiled(model.preprocessor)
             probe = _probe_columns(compiled)
-            expected = model.preprocessor.transform(as_model_input(pd.DataFrame(probe)[FEATURES]))
+            expected = model.preprocessor.transform(as_model_input(pd.DataFrame(probe), model.features))
             if np.array_equal(compiled.transform(probe), expected):
                 self.compiled = compiled
             else:
@@ -115,7 +115,7 @@ class LookupScorer:
 
     def predict(self, columns: Mapping[str, Sequence]) -> np.ndarray:
         if self.compiled is None:
-            return self.model.predict_proba(pd.DataFrame({f: columns[f] for f in FEATURES}))
+            return self.model.predict_proba(pd.DataFrame({f: columns[f] for f in self.model.features}))
         scores = self.model.estimator.predict_proba(self.compiled.transform(columns))[:, 1]
         return self.model.calibrate(scores)
 

@@ -28,7 +28,7 @@ import pandas as pd
 from income.data.schema import LABEL
 from income.training import fairness
 from income.training.calibration import choose_calibration, choose_threshold
-from income.training.model import FEATURES, FittedModel, _raw_feature, as_model_input, fit
+from income.training.model import FittedModel, _raw_feature, as_model_input, fit
 from income.training.plots import importance_figure, log_figure, reliability_figure, roc_figure, shap_figure
 from income.training.trials import ROLE_TAG, VALID_SCORES, Splits, evaluate, log_model
 
@@ -67,12 +67,12 @@ def shap_values(model: FittedModel, rows: pd.DataFrame) -> pd.DataFrame | None:
         return None
     from xgboost import DMatrix
 
-    matrix = model.preprocessor.transform(as_model_input(rows[FEATURES]))
+    matrix = model.preprocessor.transform(as_model_input(rows, model.features))
     contributions = model.estimator.get_booster().predict(
         DMatrix(matrix), pred_contribs=True, iteration_range=(0, model.boosting_rounds)
     )[:, :-1]  # the last column is the bias
-    encoded = [_raw_feature(name) for name in model.preprocessor.get_feature_names_out()]
-    return pd.DataFrame(contributions, columns=encoded).T.groupby(level=0).sum().T[FEATURES]
+    encoded = [_raw_feature(name, model.features) for name in model.preprocessor.get_feature_names_out()]
+    return pd.DataFrame(contributions, columns=encoded).T.groupby(level=0).sum().T[model.features]
 
 
 def refit_params(
@@ -111,10 +111,10 @@ def finalize(
     )
     both = pd.concat([splits.train, splits.valid], ignore_index=True)
     with mlflow.start_run(run_name=f"final-{family}", parent_run_id=parent_run_id, nested=True) as run:
-        model = fit(family, params, both, seed=seed)
+        model = fit(family, params, both, seed=seed, features=splits.features)
         model.calibrator, model.threshold = calibration.calibrator, threshold
         test_labels = splits.test[LABEL].to_numpy()
-        test_scores = model.predict_proba(splits.test[FEATURES])
+        test_scores = model.predict_proba(splits.test)
         metrics = evaluate(test_labels, test_scores, "test", threshold)
         sliced = fairness.slices(splits.test, test_labels, test_scores, threshold)
         fairness_gaps = fairness.gaps(sliced)
@@ -173,7 +173,7 @@ def finalize(
             log_figure(
                 shap_figure(
                     contributions,
-                    sample[FEATURES],
+                    sample[model.features],
                     f"final {family}: SHAP on {len(sample):,} validation rows",
                 ),
                 "explain/shap_summary.png",

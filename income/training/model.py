@@ -14,7 +14,7 @@ EARLY_STOPPING_ROUNDS; the model keeps the best round.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +27,11 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from income.data.schema import (
-    CATEGORICAL_ATTRIBUTES,
-    HISTORY_FEATURES,
-    LABEL,
-    MISSING_CATEGORY,
-    VIEW_ATTRIBUTES,
-)
+from income.data.schema import CATEGORICAL_ATTRIBUTES, LABEL, MISSING_CATEGORY, service_features
 
-FEATURES = [f for view in VIEW_ATTRIBUTES.values() for f in view] + HISTORY_FEATURES
+# The features of income_v1, the default feature service; a model trained on another service
+# carries its own list (FittedModel.features).
+FEATURES = service_features("income_v1")
 CATEGORICAL = [f for f in FEATURES if f in CATEGORICAL_ATTRIBUTES]
 NUMERIC = [f for f in FEATURES if f not in CATEGORICAL]
 FAMILIES = ("xgboost", "random_forest", "decision_tree", "logistic_regression")
@@ -43,23 +39,33 @@ MAX_ROUNDS = 1000
 EARLY_STOPPING_ROUNDS = 50
 
 
-def as_model_input(df: pd.DataFrame) -> pd.DataFrame:
+def kinds(features: list[str]) -> tuple[list[str], list[str]]:
+    """(categorical, numeric) features, each in the given order."""
+    categorical = [f for f in features if f in CATEGORICAL_ATTRIBUTES]
+    return categorical, [f for f in features if f not in categorical]
+
+
+def as_model_input(df: pd.DataFrame, features: list[str] = FEATURES) -> pd.DataFrame:
     """Feast-shaped values -> the frame the preprocessor expects (numbers as float, None kept)."""
+    categorical, numeric = kinds(features)
     out = pd.DataFrame(index=df.index)
-    for column in NUMERIC:
+    for column in numeric:
         out[column] = pd.to_numeric(df[column], errors="coerce").astype("float64")
-    for column in CATEGORICAL:
+    for column in categorical:
         out[column] = df[column].astype("object").where(df[column].notna(), None)
     return out
 
 
-def make_preprocessor() -> ColumnTransformer:
+def make_preprocessor(features: list[str] = FEATURES) -> ColumnTransformer:
+    categorical_features, numeric_features = kinds(features)
     categorical = make_pipeline(
         SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY, missing_values=None),
         OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False),
     )
     numeric = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
-    return ColumnTransformer([("categorical", categorical, CATEGORICAL), ("numeric", numeric, NUMERIC)])
+    return ColumnTransformer(
+        [("categorical", categorical, categorical_features), ("numeric", numeric, numeric_features)]
+    )
 
 
 def make_estimator(family: str, params: dict[str, Any], seed: int = 0):
@@ -94,10 +100,11 @@ class FittedModel:
     # Maps the estimator's scores to calibrated probabilities (income.training.calibration); None: as is.
     calibrator: Any = None
     threshold: float = 0.5  # a probability at or above it is predicted >50K
+    features: list[str] = field(default_factory=lambda: list(FEATURES))  # its feature service's
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        """Probability that income > 50K, from Feast-shaped feature values."""
-        matrix = self.preprocessor.transform(as_model_input(features))
+        """Probability that income > 50K, from Feast-shaped feature values (other columns ignored)."""
+        matrix = self.preprocessor.transform(as_model_input(features, self.features))
         return self.calibrate(self.estimator.predict_proba(matrix)[:, 1])
 
     def calibrate(self, scores: np.ndarray) -> np.ndarray:
@@ -119,7 +126,7 @@ class FittedModel:
         else:
             weights = np.abs(np.asarray(self.estimator.coef_, dtype=float)).ravel()
         names = self.preprocessor.get_feature_names_out()
-        raw = [_raw_feature(name) for name in names]
+        raw = [_raw_feature(name, self.features) for name in names]
         return pd.Series(weights, index=raw).groupby(level=0).sum().sort_values(ascending=False)
 
     def save(self, folder: Path) -> dict[str, str]:
@@ -138,7 +145,7 @@ class FittedModel:
             joblib.dump(self.estimator, artifacts["estimator"])
         meta = folder / "model.json"
         meta.write_text(
-            json.dumps({"family": self.family, "features": FEATURES, "threshold": self.threshold})
+            json.dumps({"family": self.family, "features": self.features, "threshold": self.threshold})
         )
         artifacts["meta"] = str(meta)
         return artifacts
@@ -156,14 +163,19 @@ class FittedModel:
             estimator = joblib.load(artifacts["estimator"])
         calibrator = joblib.load(artifacts["calibrator"]) if "calibrator" in artifacts else None
         return cls(
-            family, joblib.load(artifacts["preprocessor"]), estimator, calibrator, meta.get("threshold", 0.5)
+            family,
+            joblib.load(artifacts["preprocessor"]),
+            estimator,
+            calibrator,
+            meta.get("threshold", 0.5),
+            meta.get("features", list(FEATURES)),
         )
 
 
-def _raw_feature(encoded: str) -> str:
+def _raw_feature(encoded: str, features: list[str] = FEATURES) -> str:
     """'categorical__occupation_Sales' -> 'occupation'; 'numeric__age' -> 'age'."""
     _, _, rest = encoded.partition("__")
-    return max((f for f in FEATURES if rest == f or rest.startswith(f + "_")), key=len, default=rest)
+    return max((f for f in features if rest == f or rest.startswith(f + "_")), key=len, default=rest)
 
 
 def fit(
@@ -172,24 +184,28 @@ def fit(
     train: pd.DataFrame,
     seed: int = 0,
     valid: pd.DataFrame | None = None,
+    features: list[str] | None = None,
 ) -> FittedModel:
     """Fit the preprocessor and the estimator on `train`; XGBoost stops early on `valid` when given.
+
+    `features`: the feature service's features (default: income_v1's, FEATURES).
 
     With early stopping, `estimator.evals_result()` holds the learning curve: "validation_0" on
     the training rows, "validation_1" on the validation rows (AUC and log loss per round).
     """
-    preprocessor = make_preprocessor()
-    matrix = preprocessor.fit_transform(as_model_input(train[FEATURES]))
+    features = list(features or FEATURES)
+    preprocessor = make_preprocessor(features)
+    matrix = preprocessor.fit_transform(as_model_input(train, features))
     estimator = make_estimator(family, params, seed)
     labels = train[LABEL].to_numpy()
     if family == "xgboost" and valid is not None:
-        valid_matrix = preprocessor.transform(as_model_input(valid[FEATURES]))
+        valid_matrix = preprocessor.transform(as_model_input(valid, features))
         estimator.set_params(early_stopping_rounds=EARLY_STOPPING_ROUNDS)
         eval_set = [(matrix, labels), (valid_matrix, valid[LABEL].to_numpy())]
         estimator.fit(matrix, labels, eval_set=eval_set, verbose=False)
     else:
         estimator.fit(matrix, labels)
-    return FittedModel(family, preprocessor, estimator)
+    return FittedModel(family, preprocessor, estimator, features=features)
 
 
 class IncomeClassifier(mlflow.pyfunc.PythonModel):

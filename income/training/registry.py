@@ -18,7 +18,6 @@ from mlflow.exceptions import MlflowException
 
 from income.data.schema import LABEL
 from income.platform.tracking import MODEL_NAME, configure
-from income.training.model import FEATURES
 from income.training.trials import ROLE_TAG, evaluate
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -70,7 +69,9 @@ def _set_champion(client: MlflowClient, name: str, version: str, history: list[s
 
 
 def roc_auc_on(model_uri: str, test: pd.DataFrame) -> float:
-    scores = mlflow.pyfunc.load_model(model_uri).predict(test[FEATURES])
+    """The model's test ROC AUC, fed the features its signature names (its feature service's)."""
+    model = mlflow.pyfunc.load_model(model_uri)
+    scores = model.predict(test[model.metadata.get_input_schema().input_names()])
     return evaluate(test[LABEL].to_numpy(), scores, "test")["test_roc_auc"]
 
 

@@ -18,9 +18,9 @@ from mlflow.types import ColSpec, Schema
 from mlflow.types.schema import AnyType
 from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss, roc_auc_score
 
-from income.data.schema import LABEL
+from income.data.schema import LABEL, service_features
 from income.platform.settings import PROJECT_ROOT
-from income.training.model import CATEGORICAL, FEATURES, NUMERIC, IncomeClassifier, fit
+from income.training.model import IncomeClassifier, fit, kinds
 from income.training.plots import importance_figure, learning_curve_figure, log_figure, roc_figure
 from income.training.search import TrialSpec
 
@@ -47,11 +47,12 @@ def evaluate(labels: np.ndarray, scores: np.ndarray, prefix: str, threshold: flo
     }
 
 
-def model_signature() -> ModelSignature:
+def model_signature(features: list[str]) -> ModelSignature:
     """Named, optional inputs; numbers typed `any` because Feast hands integers over as int64,
     nullable Int64 or float (when missing) depending on the path, and the model coerces them."""
-    columns = [ColSpec(AnyType(), f, required=False) for f in NUMERIC]
-    columns += [ColSpec("string", f, required=False) for f in CATEGORICAL]
+    categorical, numeric = kinds(features)
+    columns = [ColSpec(AnyType(), f, required=False) for f in numeric]
+    columns += [ColSpec("string", f, required=False) for f in categorical]
     return ModelSignature(inputs=Schema(columns), outputs=Schema([ColSpec("double")]))
 
 
@@ -69,8 +70,8 @@ def log_model(model, example: pd.DataFrame) -> str:
             python_model=IncomeClassifier(),
             artifacts=artifacts,
             code_paths=[str(PROJECT_ROOT / "income")],
-            signature=model_signature(),
-            input_example=example[FEATURES].head(5),
+            signature=model_signature(model.features),
+            input_example=example[model.features].head(5),
             pip_requirements=pip_requirements(),
         )
     mlflow.set_tag("model_uri", info.model_uri)  # what income.training.registry registers
@@ -115,6 +116,11 @@ class Splits:
     digest: str  # its content hash
     feature_service: str
 
+    @property
+    def features(self) -> list[str]:
+        """The features the models are trained on: those of the feature service."""
+        return service_features(self.feature_service)
+
 
 def _log_inputs(splits: Splits) -> None:
     with warnings.catch_warnings():
@@ -155,12 +161,19 @@ def run_trial(spec: TrialSpec, splits: Splits, parent_run_id: str, seed: int = 0
         mlflow.log_params({"model_family": spec.model_family, **spec.params})
         _log_inputs(splits)
         started = time.perf_counter()
-        model = fit(spec.model_family, spec.params, splits.train, seed=seed, valid=splits.valid)
+        model = fit(
+            spec.model_family,
+            spec.params,
+            splits.train,
+            seed=seed,
+            valid=splits.valid,
+            features=splits.features,
+        )
         fit_seconds = time.perf_counter() - started
         if model.boosting_rounds is not None:
             mlflow.log_param("boosting_rounds", model.boosting_rounds)  # the best round (early stopping)
             log_learning_curve(model, run_name)
-        valid_scores = model.predict_proba(splits.valid[FEATURES])
+        valid_scores = model.predict_proba(splits.valid)
         # The test rows stay untouched: they score the final model only (final.py, registry.py).
         metrics = {
             **evaluate(splits.valid[LABEL].to_numpy(), valid_scores, "val"),

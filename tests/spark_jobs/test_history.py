@@ -16,8 +16,8 @@ def test_all_columns_in_order_with_their_types(spark):
     expected = table(
         spark,
         f"{KEYS}, capital_net long, records_365d long, job_changes_365d long,"
-        " marital_changes_365d long, hours_per_week_mean_365d double",
-        [(1, at(0), 5000, 1, 0, 0, 40.0), (1, at(10), -300, 2, 0, 0, 42.5)],
+        " marital_changes_365d long, hours_per_week_mean_365d double, records_total long",
+        [(1, at(0), 5000, 1, 0, 0, 40.0, 1), (1, at(10), -300, 2, 0, 0, 42.5, 2)],
     )
     assertDataFrameEqual(history_features(records), expected)
 
@@ -139,15 +139,15 @@ def test_as_of_restates_the_window_when_records_leave_it(spark):
     expected = table(
         spark,
         f"{KEYS}, capital_net long, records_365d long, job_changes_365d long,"
-        " marital_changes_365d long, hours_per_week_mean_365d double",
+        " marital_changes_365d long, hours_per_week_mean_365d double, records_total long",
         [
-            (1, at(0), 100, 1, 0, 0, 40.0),
-            (1, at(100), 0, 2, 1, 0, 30.0),
-            (1, at(365), 0, 1, 1, 0, 20.0),  # day 0 left the window
+            (1, at(0), 100, 1, 0, 0, 40.0, 1),
+            (1, at(100), 0, 2, 1, 0, 30.0, 2),
+            (1, at(365), 0, 1, 1, 0, 20.0, 2),  # day 0 left the window, not the user's tenure
             # day 100 left too: an empty window, the latest record's capital_net stays
-            (1, at(465), 0, 0, 0, 0, None),
-            (2, at(0), 0, 1, 0, 0, 40.0),
-            (2, at(365), 0, 1, 0, 0, 40.0),
+            (1, at(465), 0, 0, 0, 0, None, 2),
+            (2, at(0), 0, 1, 0, 0, 40.0, 1),
+            (2, at(365), 0, 1, 0, 0, 40.0, 2),
             # user 2's day-365 record leaves at day 730, after as_of: not stated yet
         ],
     )

@@ -35,7 +35,7 @@ def view_tables(store) -> dict[str, pd.DataFrame]:
             ENTITY_KEY: pd.Series(users, dtype="int64"),
             TIMESTAMP: pd.Series(times).astype("datetime64[us, UTC]"),
         }
-        for feature in projection.features:
+        for feature in store.get_feature_view(projection.name).features:  # the whole view, as tables hold it
             kind = str(feature.dtype)
             if kind == "String":
                 data[feature.name] = rng.choice(np.array(["a", "b", None], dtype=object), len(users))

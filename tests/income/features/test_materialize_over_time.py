@@ -51,7 +51,7 @@ def feature_tables(store, version: int) -> dict[str, pd.DataFrame]:
                 continue
             rng = np.random.default_rng([user, int(at.timestamp()), len(projection.name)])
             row = {ENTITY_KEY: user, TIMESTAMP: at}
-            for feature in projection.features:
+            for feature in store.get_feature_view(projection.name).features:  # the whole view
                 kind = str(feature.dtype)
                 if kind == "String":
                     row[feature.name] = rng.choice(["a", "b", None])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from income.data.schema import HISTORY_FEATURES, VIEW_ATTRIBUTES
+from income.data.schema import FEATURE_SERVICES
 from income.features.feature_store import FEATURE_SERVICE, get_store
 from income.inference.contract import ContractMismatchError, check_contract, service_refs
 
@@ -21,9 +21,11 @@ def refs(store) -> list[str]:
     return service_refs(store)
 
 
-def test_service_refs_are_view_and_feature_in_the_services_order(refs):
-    views = {**VIEW_ATTRIBUTES, "history": HISTORY_FEATURES}  # income_v1 lists the views in this order
-    assert refs == [f"{view}:{feature}" for view, features in views.items() for feature in features]
+def test_service_refs_are_view_and_feature_in_the_services_order(store, refs):
+    for service, views in FEATURE_SERVICES.items():
+        found = refs if service == FEATURE_SERVICE else service_refs(store, service)
+        assert found == [f"{view}:{feature}" for view, features in views.items() for feature in features]
+    assert "history:records_total" in service_refs(store, "income_v2") and "history:records_total" not in refs
 
 
 def test_matching_tags_pass_in_any_order(store, refs):
