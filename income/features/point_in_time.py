@@ -112,7 +112,7 @@ def feature_types(store) -> dict[str, str]:
     return {f.name: str(f.dtype) for p in service.feature_view_projections for f in p.features}
 
 
-def _canonical_output(
+def canonical_output(
     df: pd.DataFrame,
     entity_rows: pd.DataFrame,
     types: dict[str, str],
@@ -182,12 +182,12 @@ def point_in_time_features(
     if engine == ASOF:
         # Arrow gives None for a missing string already.
         joined = _asof_join(store, entity_df, feature_set)
-        return _canonical_output(joined, entity_df, types, nan_strings=False)
+        return canonical_output(joined, entity_df, types, nan_strings=False)
     if engine == SPARK_ASOF:
         from income.features.spark_point_in_time import session, spark_point_in_time_pandas
 
         joined = spark_point_in_time_pandas(session(spark), store, entity_df, feature_set)
-        return _canonical_output(joined, entity_df, types, nan_strings=False)
+        return canonical_output(joined, entity_df, types, nan_strings=False)
     if feature_set is not None:
         raise ValueError("reading another feature set version needs engine 'asof' or 'spark_asof'")
     if engine == "spark" and spark is not None:
@@ -196,7 +196,7 @@ def point_in_time_features(
     job = store.get_historical_features(
         entity_df=entity_df.copy(), features=store.get_feature_service(FEATURE_SERVICE)
     )
-    return _canonical_output(job.to_df(), entity_df, types)
+    return canonical_output(job.to_df(), entity_df, types)
 
 
 def _quote(name: str) -> str:
