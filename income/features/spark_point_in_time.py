@@ -26,6 +26,8 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import reduce
 
+import pandas as pd
+
 from income.data.schema import TIMESTAMP
 from income.features.point_in_time import SPARK_ASOF, ViewLookup, arrow_to_pandas, feature_types, plan_lookups
 
@@ -72,6 +74,48 @@ def spark_point_in_time(spark, store, entity_rows, feature_set=None):
         for feature in lookup.features
     ]
     return rows.select(*keys, F.col(_TIME).alias(TIMESTAMP), *carried, *features)
+
+
+def spark_point_in_time_at(spark, store, entity_keys, as_of: pd.Timestamp, feature_set=None):
+    """`spark_point_in_time` for entity rows that all share one time, `as_of` (batch scoring).
+
+    With one time for every row, a view's latest row at or before it and within the TTL is
+    its latest row in [as_of - ttl, as_of] (when the latest at or before as_of is older than
+    the TTL, so is every earlier one). So the view rows are filtered to that window (parquet
+    statistics skip the rest) and the latest per user is an aggregation (`max_by`), partly
+    done before the shuffle: no sort and no window. `entity_keys`: the keys of the entity
+    rows (other columns are ignored); a repeated key gives one row. Same rows and columns
+    as `spark_point_in_time` with event_timestamp = as_of.
+    """
+    from pyspark.sql import functions as F
+
+    lookups = plan_lookups(store, feature_set, engine=SPARK_ASOF)
+    keys = _shared_keys(lookups)
+    types = _spark_types(store)
+    at = F.lit(as_of.to_pydatetime()).cast("timestamp")
+    entity = entity_keys.select(*keys, F.lit(True).alias(_ENTITY_ROW))
+    views = []
+    for i, lookup in enumerate(lookups):
+        rows = _view_rows(spark, lookup, f"__pit_view{i}", keys, types)
+        in_window = F.col(_TIME) <= at
+        if lookup.ttl > timedelta(0):
+            oldest = F.unix_micros(at) - F.lit(lookup.ttl // timedelta(microseconds=1))
+            in_window &= F.unix_micros(F.col(_TIME)) >= oldest
+        views.append(rows.where(in_window).drop(_TIME))
+    union = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), [entity, *views])
+    latest = [
+        F.max_by(f"__pit_view{i}", F.col(f"__pit_view{i}.ts")).alias(f"__pit_view{i}")
+        for i in range(len(lookups))
+    ]
+    per_key = (
+        union.groupBy(*keys).agg(F.max(_ENTITY_ROW).alias(_ENTITY_ROW), *latest).where(F.col(_ENTITY_ROW))
+    )
+    features = [
+        F.col(f"__pit_view{i}").getField(f).alias(f)
+        for i, lookup in enumerate(lookups)
+        for f in lookup.features
+    ]
+    return per_key.select(*keys, at.alias(TIMESTAMP), *features)
 
 
 def _shared_keys(lookups: list[ViewLookup]) -> list[str]:

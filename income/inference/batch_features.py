@@ -41,18 +41,15 @@ def features_as_of(store, users: pd.DataFrame, as_of: pd.Timestamp, engine: str 
 def spark_features_as_of(spark, store, users, as_of: pd.Timestamp):
     """Every feature of income_v1 for each user (a Spark DataFrame with user_id) as of `as_of`.
 
-    A lazy Spark DataFrame, one row per user (users must be distinct), columns as in
-    income.features.spark_point_in_time.
+    A lazy Spark DataFrame, one row per distinct user, columns as in
+    income.features.spark_point_in_time (its one-time lookup: an aggregation, no sort).
     """
     from pyspark.sql import functions as F
 
-    from income.features.spark_point_in_time import spark_point_in_time
+    from income.features.spark_point_in_time import spark_point_in_time_at
 
-    entity_rows = users.select(
-        F.col(ENTITY_KEY).cast("bigint").alias(ENTITY_KEY),
-        F.lit(as_of.to_pydatetime()).cast("timestamp").alias(TIMESTAMP),
-    )
-    return spark_point_in_time(spark, store, entity_rows)
+    keys = users.select(F.col(ENTITY_KEY).cast("bigint").alias(ENTITY_KEY))
+    return spark_point_in_time_at(spark, store, keys, as_of)
 
 
 def census_age_days(feature_set, users, as_of: pd.Timestamp) -> np.ndarray:

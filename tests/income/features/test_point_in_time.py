@@ -183,9 +183,15 @@ def test_rows_get_the_features_of_their_own_time(history, pipeline_env, tmp_path
     for view in TIME_FEATURE:
         has_rows = expected[ENTITY_KEY].isin(tables[view][ENTITY_KEY])
         feast_drops_rows |= bool((has_rows & expected[TIME_FEATURE[view]].isna()).any())
+    # Batch scoring's shape: every user at one time (a label's: on the grid, TTL edges included).
+    at_one_time = rows[[ENTITY_KEY]].drop_duplicates().assign(**{TIMESTAMP: rows[TIMESTAMP].iloc[-1]})
     with feast_store(root, "file") as store:
         by_asof = point_in_time_features(store, rows, engine="asof")
         by_spark = point_in_time_features(store, rows, engine="spark_asof", spark=spark)
+        pd.testing.assert_frame_equal(
+            spark_at_one_time(spark, store, at_one_time),
+            point_in_time_features(store, at_one_time, engine="asof"),
+        )
         if feast_drops_rows:
             with pytest.raises(AssertionError, match="rows for"):
                 point_in_time_features(store, rows, engine="feast")
@@ -269,6 +275,19 @@ def test_rows_without_carried_columns_get_the_same_features(shared_history, pipe
     assert_same_rows(got, expected, carried=())
     pd.testing.assert_frame_equal(got, with_label.drop(columns=[LABEL]))
     pd.testing.assert_frame_equal(on_spark, got)
+    pd.testing.assert_frame_equal(spark_at_one_time(spark, store, rows), got)
+
+
+def spark_at_one_time(spark, store, rows: pd.DataFrame) -> pd.DataFrame:
+    """Batch scoring's lookup (every row at one time, income.features.spark_point_in_time) as
+    `point_in_time_features` would return it."""
+    from income.features.point_in_time import arrow_to_pandas, canonical_output, feature_types
+    from income.features.spark_point_in_time import spark_point_in_time_at
+
+    as_of = rows[TIMESTAMP].iloc[0]
+    keys = spark.createDataFrame(pd.concat([rows[[ENTITY_KEY]]] * 2))  # a repeated key gives one row
+    joined = arrow_to_pandas(spark_point_in_time_at(spark, store, keys, as_of).toArrow())
+    return canonical_output(joined, rows, feature_types(store), nan_strings=False)
 
 
 def test_an_engine_other_than_the_stores_is_refused(shared_history, pipeline_env):
