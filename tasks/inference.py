@@ -16,7 +16,7 @@ from income.features.feature_store import FEATURE_SERVICE, get_store, published_
 from income.features.offline_store import current
 from income.inference.as_of import as_of_label, parse_as_of
 from income.inference.batch_features import census_age_days, features_as_of, spark_features_as_of
-from income.inference.batch_scoring import score_and_write
+from income.inference.batch_scoring import predictor, score_and_write
 from income.inference.contract import check_contract
 from income.inference.drift import DriftSummary, drift_report
 from income.inference.model_version import resolve_model
@@ -194,7 +194,9 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
     store = get_store()
     reference, reference_time = reference_snapshot(store, scoring.training_set_uri)
     model = mlflow.pyfunc.load_model(f"models:/{scoring.model_name}/{scoring.model_version}")
-    reference_predictions = model.predict(reference[FEATURES])
+    # The batch's own scoring function (the same probabilities without MLflow's per-call
+    # schema enforcement, which took half of this task's time at 1M users).
+    reference_predictions = predictor(model)(reference[FEATURES])
     batch = features.open(pd.DataFrame).all()  # the scored users only, every one of them
     predictions = read_predictions(scoring.predictions_root, as_of)
     published = current(offline_store_uri())
