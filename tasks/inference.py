@@ -19,9 +19,9 @@ from income.inference.batch_features import census_age_days, features_as_of, spa
 from income.inference.batch_scoring import predictor, score_and_write
 from income.inference.contract import check_contract
 from income.inference.drift import DriftSummary, drift_report
+from income.inference.drift_sample import in_sample, read_sample, sample_fraction
 from income.inference.model_version import resolve_model
 from income.inference.population import population_from_file, population_from_offline_store
-from income.inference.predictions import read_predictions
 from income.inference.scoreable import SparkScoreableSplit, service_views, split_scoreable
 from income.platform import lineage
 from income.platform import report_html as h
@@ -160,8 +160,11 @@ def _raw_output_folder() -> str:
     return ctx.file_access.join(ctx.file_access.raw_output_prefix, ctx.file_access.get_random_string())
 
 
-def reference_snapshot(store, training_set_uri: str) -> tuple[pd.DataFrame, pd.Timestamp]:
-    """The drift reference: the scoreable population as it was at the training set's latest label.
+def reference_snapshot(
+    store, training_set_uri: str, batch_users: int = 0
+) -> tuple[pd.DataFrame, pd.Timestamp, float]:
+    """The drift reference: the scoreable population as it was at the training set's latest label,
+    with the sample fraction (income.inference.drift_sample) it and a batch of `batch_users` share.
 
     Like with like: the batch is a snapshot of the population as of one moment, so the
     reference is one too. Each training row, taken at its own label time, would show every
@@ -175,9 +178,11 @@ def reference_snapshot(store, training_set_uri: str) -> tuple[pd.DataFrame, pd.T
     reference_time = pd.Timestamp(training_set[TIMESTAMP].max())
     demographic = current(offline_store_uri()).uri("demographic")
     known = ds.dataset(demographic, format="parquet", partitioning="hive").to_table(columns=[ENTITY_KEY])
-    users = pd.DataFrame({ENTITY_KEY: np.unique(known.column(ENTITY_KEY).to_numpy())})
+    users = np.unique(known.column(ENTITY_KEY).to_numpy())
+    fraction = sample_fraction(len(users), batch_users)
+    users = pd.DataFrame({ENTITY_KEY: users[in_sample(users, fraction)]})
     snapshot = features_as_of(store, users, reference_time)
-    return split_scoreable(snapshot, service_views(store, FEATURE_SERVICE)).scored, reference_time
+    return split_scoreable(snapshot, service_views(store, FEATURE_SERVICE)).scored, reference_time, fraction
 
 
 @task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2, enable_deck=True, deck_fields=DECK_FIELDS)
@@ -192,13 +197,13 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
     as_of = parse_as_of(scoring.as_of)
     label = as_of_label(as_of)
     store = get_store()
-    reference, reference_time = reference_snapshot(store, scoring.training_set_uri)
+    reference, reference_time, fraction = reference_snapshot(store, scoring.training_set_uri, scoring.rows)
     model = mlflow.pyfunc.load_model(f"models:/{scoring.model_name}/{scoring.model_version}")
     # The batch's own scoring function (the same probabilities without MLflow's per-call
     # schema enforcement, which took half of this task's time at 1M users).
     reference_predictions = predictor(model)(reference[FEATURES])
-    batch = features.open(pd.DataFrame).all()  # the scored users only, every one of them
-    predictions = read_predictions(scoring.predictions_root, as_of)
+    # The scored users' features and probability, read where score_batch's Spark wrote them.
+    batch = read_sample(features.literal.uri if features.literal else features.uri, fraction)
     published = current(offline_store_uri())
     staleness = {
         "reference": census_age_days(published, reference[ENTITY_KEY], reference_time),
@@ -208,7 +213,7 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
         reference,
         batch,
         reference_predictions,
-        predictions["probability"].to_numpy(),
+        batch["probability"].to_numpy(),
         NUMERIC,
         CATEGORICAL,
         title=f"Drift: the population as of {scoring.as_of} vs as of the training set",
@@ -223,7 +228,13 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
                 for side, ages in staleness.items()
                 if np.isfinite(ages).any()
             ),
-            "batch": f"{scoring.path} ({len(batch):,} scored users, {scoring.population})",
+            "batch": f"{scoring.path} ({scoring.rows:,} scored users, {scoring.population})",
+            "sample": (
+                "every user of both sides"
+                if fraction >= 1
+                else f"{len(batch):,} scored users and {len(reference):,} reference users: the same "
+                f"{fraction:.2%} of user ids on both sides (income.inference.drift_sample)"
+            ),
             "not scored": scoring.unscored_reason,
         },
     )
