@@ -15,11 +15,18 @@ user as of one time, and predictions go to the benchmark's folder:
   (JVM, Spark session and Python workers started by it), later runs are warm (the session
   and its workers stay up). Each run is split into the steps of STEPS by timing wrappers
   put around the task functions and the library calls inside them (nothing in the product
-  changes); what no wrapper covers inside `score_batch` is its population read on Spark and
-  the pandas -> Spark conversion, and outside the tasks it is Flyte's own work.
+  changes). `score_batch` plans the population, the point-in-time join and the scoreable
+  filter lazily; they run inside `score_and_write`'s Spark jobs, with the scoring and the
+  writes (one plan: nothing of the batch is collected on the driver).
 - one plain Python process doing the scoring job without Spark or Flyte: the population from
-  the tables (DuckDB), the same point-in-time join, the champion's preprocessing and XGBoost
-  `inplace_predict` on all rows at once, one parquet file. Timed as a whole process too.
+  the tables (DuckDB), the same point-in-time join (`asof`, DuckDB) and scoreable rule, the champion's
+  preprocessing, XGBoost `inplace_predict` on all rows at once and its calibration, one
+  parquet file. Timed as a whole process too.
+
+Memory: the peak resident memory (VmHWM) of each process of the run's tree, sampled every
+half second: the driver (the Python process running the tasks), Spark's JVM (in local mode
+the driver JVM and the executors are one process: their memory cannot be told apart) and
+Spark's Python workers (largest one, and how many). The plain process reports its own peak.
 
 The plain process's probabilities are compared with the workflow's on a sample of users.
 The drift report of each workflow run is logged to the demo's MLflow experiment, as a
@@ -52,12 +59,78 @@ AS_OF = "2026-07-01T00:00:00Z"  # every synthetic feature row is in the 365 days
 STEPS = {  # step of a workflow run -> what it holds, in the order of a run
     "spark_session": "`score_batch`: Spark session (flytekit `pre_execute`)",
     "setup": "`score_batch`: MLflow store, model resolution, Feast store, contract",
-    "score_batch_other": "`score_batch`: population (Spark), pandas -> Spark, summary",
-    "join": "`score_batch`: point-in-time join (`asof`, DuckDB)",
-    "score_and_write": "`score_batch`: Spark `mapInPandas` scoring + partition write",
-    "report_drift": "`report_drift` task (PSI/KS, MLflow run)",
-    "flyte": "Flyte: inputs, outputs (the features dataset between the tasks)",
+    "score_batch_other": "`score_batch`: planning (population, join, filter), summary",
+    "score_and_write": "`score_batch`: the Spark plan: population, point-in-time join, filter, "
+    "scoring (pandas UDF), features + predictions written",
+    "report_drift": "`report_drift` task (reads the scored features, PSI/KS, MLflow run)",
+    "flyte": "Flyte: inputs, outputs (the scored features are handed over by URI)",
 }
+
+
+class TreeMemory:
+    """Peak resident memory (VmHWM, MiB) per kind of process in a process tree, sampled from /proc.
+
+    Kinds: `driver` (the tree's root), `jvm` (Spark's JVM: driver and, in local mode, the
+    executors), `python_workers` (Spark's Python daemon and workers). VmHWM is each process's
+    own peak so far, so sampling only has to see a process before it exits.
+    """
+
+    def __init__(self, root: int, poll: float = 0.5) -> None:
+        self.root, self.poll = root, poll
+        self.peaks: dict[int, tuple[str, float]] = {}
+
+    def __enter__(self) -> TreeMemory:
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll):
+            self.sample()
+
+    def sample(self) -> None:
+        from benchmarks.common import _with_descendants
+
+        for pid in _with_descendants([self.root]):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            peak = next(
+                (int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")),
+                0.0,
+            )
+            self.peaks[pid] = (self._kind(pid, cmdline), max(peak, self.peaks.get(pid, ("", 0.0))[1]))
+
+    def _kind(self, pid: int, cmdline: str) -> str:
+        if pid == self.root:
+            return "driver"
+        if cmdline.split(" ", 1)[0].endswith("java"):
+            return "jvm"
+        if "pyspark.daemon" in cmdline or "pyspark.worker" in cmdline:
+            return "python_workers"
+        return "other"
+
+    def summary(self) -> dict:
+        """Peak MiB of the driver and of the JVM; the largest Python worker's and their number."""
+        by_kind: dict[str, list[float]] = defaultdict(list)
+        for kind, peak in self.peaks.values():
+            by_kind[kind].append(peak)
+        return {
+            "driver_peak_mib": round(max(by_kind["driver"], default=0.0), 1),
+            "jvm_peak_mib": round(max(by_kind["jvm"], default=0.0), 1),
+            "python_worker_peak_mib": round(max(by_kind["python_workers"], default=0.0), 1),
+            "python_workers": len(by_kind["python_workers"]),
+        }
 
 
 class StepTimer:
@@ -84,9 +157,8 @@ class StepTimer:
 def child_workflow(predictions: str, repeat: int) -> None:
     """Run the workflow `repeat` times in this process; print one JSON line with each run's steps."""
     started = time.perf_counter()
-    import tasks.scoring as module
-    from tasks.scoring import ScoringConfig, report_drift, score_batch
-
+    import tasks.inference as module
+    from tasks.inference import ScoringConfig, report_drift, score_batch
     from workflows.batch_scoring import batch_scoring
 
     imports = time.perf_counter() - started
@@ -98,24 +170,24 @@ def child_workflow(predictions: str, repeat: int) -> None:
     report_drift._task_function = timer.wrap("report_drift", report_drift._task_function, task="report_drift")
     for name in ("configure", "resolve_model", "get_store", "check_contract"):
         setattr(module, name, timer.wrap("setup", getattr(module, name)))
-    module.features_as_of = timer.wrap("join", module.features_as_of)
     module.score_and_write = timer.wrap("score_and_write", module.score_and_write)
+    peaks: dict[str, float] = {}
+    score_batch._task_function = _noting_peak(score_batch._task_function, peaks)
 
     runs = []
     for _ in range(repeat):
         timer.seconds.clear()
         load = load_average()
         started = time.perf_counter()
-        with OtherCpu() as others:
+        with OtherCpu() as others, TreeMemory(os.getpid()) as memory:
             outcome = batch_scoring(cfg=ScoringConfig(as_of=AS_OF, predictions_uri=predictions))
         total = time.perf_counter() - started
         t = timer.seconds
-        inside = ("score_batch.setup", "score_batch.join", "score_batch.score_and_write")
+        inside = ("score_batch.setup", "score_batch.score_and_write")
         steps = {
             "spark_session": t["spark_session"],
             "setup": t["score_batch.setup"],
             "score_batch_other": t["score_batch"] - sum(t[name] for name in inside),
-            "join": t["score_batch.join"],
             "score_and_write": t["score_batch.score_and_write"],
             "report_drift": t["report_drift"],
         }
@@ -127,12 +199,33 @@ def child_workflow(predictions: str, repeat: int) -> None:
                 "total_seconds": round(total, 2),
                 "score_batch_seconds": round(t["spark_session"] + t["score_batch"], 2),
                 "steps": {step: round(seconds, 2) for step, seconds in steps.items()},
+                # Peaks so far: run 1's, then the process's up to this run; the driver's also at the
+                # end of score_batch (locally report_drift runs in the same process after it).
+                "memory": {**memory.summary(), "driver_peak_mib_score_batch": peaks["driver"]},
                 "rows": outcome.scoring.rows,
+                "unscored_users": outcome.scoring.unscored_users,
                 "model_version": outcome.scoring.model_version,
             }
         )
         print(f"run {len(runs)}: {runs[-1]}", file=sys.stderr, flush=True)
     print(json.dumps({"imports_seconds": round(imports, 2), "runs": runs, "peak_rss_mib": peak_rss_mib()}))
+
+
+def _noting_peak(function: Callable, peaks: dict) -> Callable:
+    """`function`, noting this process's peak RSS (MiB) when it returns as peaks["driver"]."""
+
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        finally:
+            peaks["driver"] = _own_peak_mib()
+
+    return wrapper
+
+
+def _own_peak_mib() -> float:
+    status = Path("/proc/self/status").read_text().splitlines()
+    return round(next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024, 1)
 
 
 def child_single(out: str) -> None:
@@ -154,6 +247,7 @@ def child_single(out: str) -> None:
     from income.inference.as_of import parse_as_of
     from income.inference.batch_features import features_as_of
     from income.inference.model_version import resolve_model
+    from income.inference.scoreable import service_views, split_scoreable
     from income.platform.tracking import MODEL_NAME, configure
     from income.training.model import FEATURES, FittedModel, as_model_input
 
@@ -170,7 +264,8 @@ def child_single(out: str) -> None:
         users = con.execute(f"SELECT DISTINCT user_id FROM ({union}) ORDER BY user_id").df()
     step("population (DuckDB)")
     features = features_as_of(store, users, parse_as_of(AS_OF), engine="asof")
-    step("point-in-time join (`asof`, DuckDB)")
+    features = split_scoreable(features, service_views(store)).scored  # the users the workflow scores
+    step("point-in-time join (`asof`, DuckDB), scoreable users")
     folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=model.uri, dst_path=f"{out}.model"))
     artifacts = {
         "preprocessor": str(folder / "artifacts" / "preprocessor.joblib"),
@@ -181,9 +276,10 @@ def child_single(out: str) -> None:
     step("model download and load")
     matrix = fitted.preprocessor.transform(as_model_input(features[FEATURES]))
     if fitted.family == "xgboost":
-        probability = fitted.estimator.get_booster().inplace_predict(matrix)
+        scores = fitted.estimator.get_booster().inplace_predict(matrix)
     else:  # the champion of another run may be another family: its own predict_proba
-        probability = fitted.estimator.predict_proba(matrix)[:, 1]
+        scores = fitted.estimator.predict_proba(matrix)[:, 1]
+    probability = fitted.calibrate(scores)  # as the logged model does (an identity without a calibrator)
     step(f"preprocess + {'XGBoost inplace_predict' if fitted.family == 'xgboost' else 'predict_proba'}")
     scores = pd.DataFrame({ENTITY_KEY: features[ENTITY_KEY], "probability": probability.astype("float64")})
     scores.to_parquet(out, index=False)
@@ -234,7 +330,8 @@ def compare(predictions: str, single: str, sample: int = 5_000) -> float:
     ours = read_predictions(predictions, parse_as_of(AS_OF)).set_index("user_id")["probability"]
     plain = pd.read_parquet(single).set_index("user_id")["probability"]
     if len(ours) != len(plain):
-        raise SystemExit(f"the workflow scored {len(ours):,} users, the plain process {len(plain):,}")
+        print(f"the workflow scored {len(ours):,} users, the plain process {len(plain):,}")
+        return float("inf")
     users = np.random.default_rng(0).choice(plain.index.to_numpy(), min(sample, len(plain)), replace=False)
     return float(np.max(np.abs(ours.loc[users].to_numpy() - plain.loc[users].to_numpy())))
 
@@ -278,10 +375,13 @@ def main() -> None:
     def pyflyte_run() -> dict:
         started = time.perf_counter()
         with (folder / "pyflyte.log").open("w") as log:
-            subprocess.run(
-                command, cwd=PROJECT_ROOT, env={**os.environ, **env}, check=True, stdout=log, stderr=log
+            child = subprocess.Popen(
+                command, cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=log, stderr=log
             )
-        return {"wall_seconds": round(time.perf_counter() - started, 1)}
+            with TreeMemory(child.pid) as memory:
+                if child.wait():
+                    raise subprocess.CalledProcessError(child.returncode, command)
+        return {"wall_seconds": round(time.perf_counter() - started, 1), "memory": memory.summary()}
 
     print("pyflyte run ...", flush=True)
     result["pyflyte_run"] = observed(pyflyte_run)
@@ -306,12 +406,13 @@ def markdown(r: dict) -> str:
     warm = runs[1:]
     header = ["step", "cold: run 1 (s)", *(f"warm: run {i + 2} (s)" for i in range(len(warm)))]
     single = r["single"]
+    ratio = r["pyflyte_run"]["wall_seconds"] / single["wall_seconds"]
     lines = [
         f"\n{r['users']:,} users as of {r['as_of']}; {r['machine']}; load average before "
         f"{r['load_average_before']}, after {r['load_average_after']}\n",
         f"`pyflyte run workflows/batch_scoring.py batch_scoring`: {r['pyflyte_run']['wall_seconds']} s "
         f"wall (load {r['pyflyte_run']['load_average_before'][0]}, other processes "
-        f"{r['pyflyte_run']['other_cores']} cores)\n",
+        f"{r['pyflyte_run']['other_cores']} cores); {_memory(r['pyflyte_run']['memory'])}\n",
         f"workflow function in a fresh process ({r['workflow']['wall_seconds']} s wall, of which imports "
         f"{r['workflow']['imports_seconds']} s; load {r['workflow']['load_average_before'][0]}):\n",
         "| " + " | ".join(header) + " |",
@@ -323,6 +424,8 @@ def markdown(r: dict) -> str:
         "| **`score_batch` task** | " + " | ".join(str(run["score_batch_seconds"]) for run in runs) + " |"
     )
     lines.append("| **workflow** | " + " | ".join(str(run["total_seconds"]) for run in runs) + " |")
+    for key, label in MEMORY.items():
+        lines.append(f"| {label} | " + " | ".join(f"{run['memory'][key]:,}" for run in runs) + " |")
     lines.append("| load before | " + " | ".join(str(run["load_average_before"][0]) for run in runs) + " |")
     lines.append("| other processes (cores) | " + " | ".join(str(run["other_cores"]) for run in runs) + " |")
     lines += [
@@ -336,8 +439,24 @@ def markdown(r: dict) -> str:
         *(f"| {step} | {seconds} |" for step, seconds in single["steps"].items()),
         "",
         f"max |probability difference| workflow vs single process on a sample: {r['max_abs_diff_on_sample']}",
+        f"\n`pyflyte run` / single process, whole: {ratio:.2f}x",
     ]
     return "\n".join(lines)
+
+
+MEMORY = {  # TreeMemory.summary() keys -> labels; peaks so far, so later runs show the process's
+    "driver_peak_mib_score_batch": "peak RSS, driver Python process, up to the end of `score_batch` (MiB)",
+    "driver_peak_mib": "peak RSS, driver Python process, with `report_drift` (MiB)",
+    "jvm_peak_mib": "peak RSS, Spark JVM: driver + executors, one process in local mode (MiB)",
+    "python_worker_peak_mib": "peak RSS, largest Spark Python worker (MiB)",
+}
+
+
+def _memory(m: dict) -> str:
+    return (
+        f"peak RSS: driver {m['driver_peak_mib']:,} MiB, JVM (driver + executors) {m['jvm_peak_mib']:,} MiB, "
+        f"largest of {m['python_workers']} Python workers {m['python_worker_peak_mib']:,} MiB"
+    )
 
 
 if __name__ == "__main__":

@@ -11,9 +11,14 @@ resident memory of the process):
 - `spark`: Feast's Spark offline store in a local session on every core (the session
   start-up is reported apart),
 - `asof`: income.features.point_in_time's engine `asof` (DuckDB ASOF JOINs planned from the registry),
+- `spark_asof`: the same plan on Spark (income.features.spark_point_in_time) in a local
+  session on every core, its result collected as pandas (what `join_training_set` returns),
+- `spark_asof_parquet`: the same, with the labels read and the result written as parquet by
+  Spark, never collected: the seconds and memory are taken before the check reads it back,
 - `handwritten`: one hand-written DuckDB ASOF JOIN over the same parquet.
 Every result must hold one row per label, and all must agree: their content hashes
-(income.training.fingerprint.fingerprint) over every row are compared.
+(income.training.fingerprint.fingerprint) over every row are compared. Spark kinds report
+the JVM's peak apart (in local mode it holds the driver and the executors).
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from benchmarks.common import bench_dir, machine, peak_rss_mib, random_column, r
 from benchmarks.materialization import VIEW_COLUMNS
 from income.features.offline_store import current, current_or_none, publish_pandas_tables
 
-KINDS = ("handwritten", "asof", "duckdb", "spark", "file")
+KINDS = ("handwritten", "asof", "spark_asof", "spark_asof_parquet", "duckdb", "spark", "file")
+SPARK_KINDS = ("spark", "spark_asof", "spark_asof_parquet")
 RECORDS_PER_USER = 3
 START, SPAN_DAYS = pd.Timestamp("2022-01-01", tz="UTC"), 4 * 365
 
@@ -126,6 +132,25 @@ def spark_session(driver_memory: str):
     return builder.config("spark.driver.bindAddress", "127.0.0.1").getOrCreate()
 
 
+def spark_asof_parquet(spark, store, offline: str, result: dict, started: float) -> pd.DataFrame:
+    """Labels read, joined and written by Spark; seconds and peak memory noted in `result` before
+    the written set is read back (as pandas, for the content hash)."""
+    import pyarrow.dataset as ds
+
+    from income.features.point_in_time import arrow_to_pandas, canonical_output, feature_types
+    from income.features.spark_point_in_time import spark_point_in_time
+    from income.training.labels import LABEL_COLUMNS, read_labels
+
+    labels = spark.read.parquet(current(offline).uri("labels")).select(*LABEL_COLUMNS)
+    out = str(Path(offline).parent / "training-set-spark")
+    spark_point_in_time(spark, store, labels).write.mode("overwrite").parquet(out)
+    result["seconds"] = round(time.perf_counter() - started, 2)
+    result["python_peak_rss_mib"] = peak_rss_mib()
+    result["jvm_peak_rss_mib"] = descendants_peak_rss_mib()
+    written = arrow_to_pandas(ds.dataset(out, format="parquet").to_table())
+    return canonical_output(written, read_labels(offline), feature_types(store), nan_strings=False)
+
+
 def child(kind: str, offline: str, driver_memory: str) -> None:
     """One join in this process; prints a JSON line with time, memory, rows and content hash."""
     from income.training.fingerprint import fingerprint
@@ -149,23 +174,32 @@ def child(kind: str, offline: str, driver_memory: str) -> None:
     else:
         from income.features.feature_store import apply_definitions, get_store
 
-        if kind == "spark":
+        if kind in SPARK_KINDS:
             started = time.perf_counter()
             spark = spark_session(driver_memory)
             spark.range(1).count()
             result["spark_driver_memory"] = driver_memory
             result["spark_start_seconds"] = round(time.perf_counter() - started, 2)
-        store = get_store(offline_engine="file" if kind == "asof" else kind)
+        store = get_store(
+            offline_engine="spark" if kind == "spark" else kind if kind in ("file", "duckdb") else "file"
+        )
         apply_definitions(store)
         started = time.perf_counter()
-        out = join_training_set(store, labels, engine="asof" if kind == "asof" else "feast", spark=spark)
-        result["seconds"] = round(time.perf_counter() - started, 2)
+        if kind == "spark_asof_parquet":
+            out = spark_asof_parquet(spark, store, offline, result, started)
+        else:
+            engine = kind if kind in ("asof", "spark_asof") else "feast"
+            out = join_training_set(store, labels, engine=engine, spark=spark)
+            result["seconds"] = round(time.perf_counter() - started, 2)
     assert len(out) == len(labels), (kind, len(out), len(labels))
     out.iloc[:: max(1, len(out) // 1000)].to_parquet(Path(offline).parent / f"sample-{kind}.parquet")
-    result.update(fingerprint(out), peak_rss_mib=peak_rss_mib())
+    result.update(fingerprint(out))
+    # spark_asof_parquet noted its peaks before reading its output back for the check.
+    result.setdefault("python_peak_rss_mib", peak_rss_mib())
+    result["peak_rss_mib"] = result["python_peak_rss_mib"]
     if spark is not None:
-        result["jvm_peak_rss_mib"] = descendants_peak_rss_mib()
-        result["peak_rss_mib"] = round(result["peak_rss_mib"] + result["jvm_peak_rss_mib"], 1)
+        result.setdefault("jvm_peak_rss_mib", descendants_peak_rss_mib())
+        result["peak_rss_mib"] = round(result["python_peak_rss_mib"] + result["jvm_peak_rss_mib"], 1)
         spark.stop()
     print(json.dumps(result))
 
@@ -233,6 +267,8 @@ def main() -> None:
         "duckdb": "Feast DuckDB store",
         "spark": "Feast Spark store",
         "asof": "income.features.point_in_time `asof` (registry-driven DuckDB ASOF)",
+        "spark_asof": "`spark_asof` (the same plan on Spark), collected as pandas",
+        "spark_asof_parquet": "`spark_asof`, labels read and result written by Spark (never collected)",
         "handwritten": "hand-written DuckDB ASOF JOIN",
     }
     for kind, r in results.items():
@@ -241,7 +277,11 @@ def main() -> None:
             continue
         seconds = r["seconds"]
         extra = f" (+{r['spark_start_seconds']} s session start)" if "spark_start_seconds" in r else ""
-        memory_note = " (Python + JVM)" if "jvm_peak_rss_mib" in r else ""
+        memory_note = (
+            f" (Python {r['python_peak_rss_mib']:,} + JVM {r['jvm_peak_rss_mib']:,})"
+            if "jvm_peak_rss_mib" in r
+            else ""
+        )
         speedup = f"{dask / seconds:.1f}x faster" if dask else ""
         ratio = f"{seconds / base:.2f}x" if base else ""
         memory = f"{r['peak_rss_mib']:,}{memory_note}"

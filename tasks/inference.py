@@ -9,20 +9,20 @@ from typing import NamedTuple
 import mlflow
 import numpy as np
 import pandas as pd
-from flytekit import StructuredDataset, current_context, task
+from flytekit import FlyteContextManager, StructuredDataset, current_context, task
 
 from income.data.schema import ENTITY_KEY, TIMESTAMP
 from income.features.feature_store import FEATURE_SERVICE, get_store, published_feature_set
 from income.features.offline_store import current
 from income.inference.as_of import as_of_label, parse_as_of
-from income.inference.batch_features import census_age_days, features_as_of, spark_feature_schema
-from income.inference.batch_scoring import score_and_write
+from income.inference.batch_features import census_age_days, features_as_of, spark_features_as_of
+from income.inference.batch_scoring import predictor, score_and_write
 from income.inference.contract import check_contract
 from income.inference.drift import DriftSummary, drift_report
+from income.inference.drift_sample import in_sample, read_sample, sample_fraction
 from income.inference.model_version import resolve_model
 from income.inference.population import population_from_file, population_from_offline_store
-from income.inference.predictions import read_predictions
-from income.inference.scoreable import service_views, split_scoreable
+from income.inference.scoreable import SparkScoreableSplit, service_views, split_scoreable
 from income.platform import lineage
 from income.platform import report_html as h
 from income.platform.settings import offline_store_uri, runtime_dir
@@ -40,12 +40,9 @@ class ScoringConfig:
     as_of: str = ""  # ISO-8601 (naive = UTC); empty: now
     population_uri: str = ""  # parquet/CSV with a user_id column; empty: every user of $INCOME_OFFLINE_STORE
     predictions_uri: str = ""  # empty: <runtime>/predictions
-    # Point-in-time join: "asof" (DuckDB plan from the Feast registry; keeps users whose features
-    # have all expired, with nulls) or the store's Feast offline store ("file", "spark").
-    engine: str = "asof"
     # Probability at which predicted_label is 1; None: the model version's own decision threshold.
     threshold: float | None = None
-    partitions: int = 0  # scoring partitions; 0: Spark's default parallelism
+    partitions: int = 0  # scoring partitions; 0: the join's (spark.sql.shuffle.partitions)
 
 
 @dataclass(frozen=True)
@@ -72,7 +69,9 @@ class ScoringSummary:
 
 class ScoredBatch(NamedTuple):
     summary: ScoringSummary
-    features: StructuredDataset  # the scored users' point-in-time features, for the drift report
+    # The scored users' point-in-time features and probability, for the drift report: parquet
+    # written by Spark in Flyte's raw output location, handed over by URI.
+    features: StructuredDataset
 
 
 def _summary_html(s: ScoringSummary) -> str:
@@ -85,10 +84,12 @@ def _summary_html(s: ScoringSummary) -> str:
 
 @spark_task
 def score_batch(cfg: ScoringConfig, run_time: datetime | None = None) -> ScoredBatch:
-    """Check the model's feature contract, join features as of T, keep the scoreable users
-    (income.inference.scoreable), score them on Spark, swap in the partition.
+    """Check the model's feature contract, then in one Spark plan: the population, its features as
+    of T (income.features.spark_point_in_time), the scoreable users (income.inference.scoreable),
+    their scores, written as parquet; swap in the partition.
 
     T is `run_time` (the schedule's kickoff time) when given, else cfg.as_of (empty: now).
+    Nothing of the batch reaches the driver but counts.
     """
     spark = current_context().spark_session
     configure()
@@ -97,22 +98,25 @@ def score_batch(cfg: ScoringConfig, run_time: datetime | None = None) -> ScoredB
     check_contract(model.name, model.version, model.tags, store, FEATURE_SERVICE)
 
     as_of = parse_as_of(run_time.isoformat() if run_time is not None else cfg.as_of)
-    if cfg.population_uri:
-        users, population = population_from_file(cfg.population_uri), cfg.population_uri
-    else:
-        root = offline_store_uri()
-        published_feature_set(store)  # the population and the features from one version
-        users, population = population_from_offline_store(spark, root).toPandas(), f"every user of {root}"
-    joined = features_as_of(store, users, as_of, engine=cfg.engine or None, spark=spark)
-    split = split_scoreable(joined, service_views(store, FEATURE_SERVICE))
-    features = split.scored
-    frame = spark.createDataFrame(features, spark_feature_schema(store, FEATURE_SERVICE))
+    users, population = _population(spark, cfg, store)
+    features = spark_features_as_of(spark, store, users, as_of)
+    split = SparkScoreableSplit(features, service_views(store, FEATURE_SERVICE))
 
     predictions_root = cfg.predictions_uri or str(runtime_dir() / "predictions")
     threshold = cfg.threshold if cfg.threshold is not None else model.threshold
+    features_uri = _raw_output_folder()
     written = score_and_write(
-        spark, frame, model, FEATURE_SERVICE, predictions_root, as_of, threshold, cfg.partitions
+        spark,
+        split.scored,
+        model,
+        FEATURE_SERVICE,
+        predictions_root,
+        as_of,
+        threshold,
+        cfg.partitions,
+        features_uri=features_uri,
     )
+    unscored = split.unscored()
     summary = ScoringSummary(
         path=written.uri,
         predictions_root=predictions_root,
@@ -126,18 +130,41 @@ def score_batch(cfg: ScoringConfig, run_time: datetime | None = None) -> ScoredB
         population=population,
         model_loads=written.model_loads,
         batches=written.batches,
-        unscored_users=split.unscored_users,
-        unscored_by_view=split.missing_by_view,
-        unscored_reason=split.reason(),
+        unscored_users=unscored.unscored_users,
+        unscored_by_view=unscored.missing_by_view,
+        unscored_reason=unscored.reason(),
         training_set_uri=model.tags.get("training_set_uri", ""),
     )
     current_context().logging.info("batch scoring: %s", asdict(summary))
     show("Batch scoring", _summary_html(summary))
-    return ScoredBatch(summary=summary, features=StructuredDataset(dataframe=features))
+    return ScoredBatch(summary=summary, features=StructuredDataset(uri=features_uri, file_format="parquet"))
 
 
-def reference_snapshot(store, training_set_uri: str) -> tuple[pd.DataFrame, pd.Timestamp]:
-    """The drift reference: the scoreable population as it was at the training set's latest label.
+def _population(spark, cfg: ScoringConfig, store):
+    """The users to score (a Spark DataFrame of distinct user_ids) and how the summary names them.
+
+    A population file is a list someone wrote: it is read and checked here (one id column,
+    with messages naming the file), then handed to Spark.
+    """
+    if cfg.population_uri:
+        return spark.createDataFrame(population_from_file(cfg.population_uri)), cfg.population_uri
+    root = offline_store_uri()
+    published_feature_set(store)  # the population and the features from one version
+    return population_from_offline_store(spark, root), f"every user of {root}"
+
+
+def _raw_output_folder() -> str:
+    """A fresh folder in Flyte's raw output location (object storage on a cluster), as Flyte's
+    own Spark encoder picks one: what the next task reads by URI."""
+    ctx = FlyteContextManager.current_context()
+    return ctx.file_access.join(ctx.file_access.raw_output_prefix, ctx.file_access.get_random_string())
+
+
+def reference_snapshot(
+    store, training_set_uri: str, batch_users: int = 0
+) -> tuple[pd.DataFrame, pd.Timestamp, float]:
+    """The drift reference: the scoreable population as it was at the training set's latest label,
+    with the sample fraction (income.inference.drift_sample) it and a batch of `batch_users` share.
 
     Like with like: the batch is a snapshot of the population as of one moment, so the
     reference is one too. Each training row, taken at its own label time, would show every
@@ -151,9 +178,11 @@ def reference_snapshot(store, training_set_uri: str) -> tuple[pd.DataFrame, pd.T
     reference_time = pd.Timestamp(training_set[TIMESTAMP].max())
     demographic = current(offline_store_uri()).uri("demographic")
     known = ds.dataset(demographic, format="parquet", partitioning="hive").to_table(columns=[ENTITY_KEY])
-    users = pd.DataFrame({ENTITY_KEY: np.unique(known.column(ENTITY_KEY).to_numpy())})
+    users = np.unique(known.column(ENTITY_KEY).to_numpy())
+    fraction = sample_fraction(len(users), batch_users)
+    users = pd.DataFrame({ENTITY_KEY: users[in_sample(users, fraction)]})
     snapshot = features_as_of(store, users, reference_time)
-    return split_scoreable(snapshot, service_views(store, FEATURE_SERVICE)).scored, reference_time
+    return split_scoreable(snapshot, service_views(store, FEATURE_SERVICE)).scored, reference_time, fraction
 
 
 @task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2, enable_deck=True, deck_fields=DECK_FIELDS)
@@ -168,11 +197,13 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
     as_of = parse_as_of(scoring.as_of)
     label = as_of_label(as_of)
     store = get_store()
-    reference, reference_time = reference_snapshot(store, scoring.training_set_uri)
+    reference, reference_time, fraction = reference_snapshot(store, scoring.training_set_uri, scoring.rows)
     model = mlflow.pyfunc.load_model(f"models:/{scoring.model_name}/{scoring.model_version}")
-    reference_predictions = model.predict(reference[FEATURES])
-    batch = features.open(pd.DataFrame).all()  # the scored users only
-    predictions = read_predictions(scoring.predictions_root, as_of)
+    # The batch's own scoring function (the same probabilities without MLflow's per-call
+    # schema enforcement, which took half of this task's time at 1M users).
+    reference_predictions = predictor(model)(reference[FEATURES])
+    # The scored users' features and probability, read where score_batch's Spark wrote them.
+    batch = read_sample(features.literal.uri if features.literal else features.uri, fraction)
     published = current(offline_store_uri())
     staleness = {
         "reference": census_age_days(published, reference[ENTITY_KEY], reference_time),
@@ -182,7 +213,7 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
         reference,
         batch,
         reference_predictions,
-        predictions["probability"].to_numpy(),
+        batch["probability"].to_numpy(),
         NUMERIC,
         CATEGORICAL,
         title=f"Drift: the population as of {scoring.as_of} vs as of the training set",
@@ -197,7 +228,13 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
                 for side, ages in staleness.items()
                 if np.isfinite(ages).any()
             ),
-            "batch": f"{scoring.path} ({len(batch):,} scored users, {scoring.population})",
+            "batch": f"{scoring.path} ({scoring.rows:,} scored users, {scoring.population})",
+            "sample": (
+                "every user of both sides"
+                if fraction >= 1
+                else f"{len(batch):,} scored users and {len(reference):,} reference users: the same "
+                f"{fraction:.2%} of user ids on both sides (income.inference.drift_sample)"
+            ),
             "not scored": scoring.unscored_reason,
         },
     )

@@ -14,6 +14,10 @@ Engines (configuration, never a code edit):
 - `asof`: one DuckDB ASOF JOIN per view over the same parquet tables, planned from the
   registry's view definitions (sources, features, TTLs); tests/income/features/test_point_in_time.py
   checks it row for row against Feast's own joins and a pandas.merge_asof oracle.
+- `spark_asof`: the same plan (`plan_lookups`) run on Spark, income.features.spark_point_in_time:
+  for outputs too big for one process, written by Spark (batch scoring); through
+  `point_in_time_features` its result is collected as pandas like the others'. The same tests
+  check it row for row against `asof` and the oracle.
 
 Measured by `python -m benchmarks.training_set --labels 1000000` (1M labels, 333,334
 users, 1M rows per view; 2 cores, 24 GiB). The DuckDB rows are from a run on an idle
@@ -47,6 +51,7 @@ are refused here (row count check), never passed on.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -58,6 +63,7 @@ from income.features.feature_store import FEATURE_SERVICE
 from income.features.offline_store import parquet_glob
 
 ASOF = "asof"
+SPARK_ASOF = "spark_asof"  # the `asof` plan on Spark: income.features.spark_point_in_time
 FEAST = "feast"  # the store's configured Feast offline store (file, duckdb or spark)
 # Chosen by the numbers above: the only engine within 1.5x of a hand-written ASOF JOIN.
 DEFAULT_JOIN_ENGINE = ASOF
@@ -100,13 +106,13 @@ def in_time_order(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _feature_types(store) -> dict[str, str]:
+def feature_types(store) -> dict[str, str]:
     """Feature name -> Feast type name, in the service's order."""
     service = store.get_feature_service(FEATURE_SERVICE)
     return {f.name: str(f.dtype) for p in service.feature_view_projections for f in p.features}
 
 
-def _canonical_output(
+def canonical_output(
     df: pd.DataFrame,
     entity_rows: pd.DataFrame,
     types: dict[str, str],
@@ -155,39 +161,89 @@ def point_in_time_features(
     Columns: user_id, event_timestamp, the carried columns, then the features in the
     service's order; sorted by (event_timestamp, user_id). `engine`: None
     (INCOME_TRAINING_ENGINE, default "asof"), "asof" (DuckDB ASOF JOINs planned from the
-    registry), or "feast" / the store's offline store type (INCOME_OFFLINE_ENGINE: Feast's
-    own `get_historical_features`). `spark`: the session the Flyte task runs in, for the
-    Feast Spark store (it joins in the active session). `feature_set`: an older retained
-    version (income.features.offline_store.FeatureSet) to read instead of the one the
-    registry serves, engine "asof" only: how a past training set is rebuilt.
+    registry), "spark_asof" (the same plan on Spark, collected here as pandas), or "feast" /
+    the store's offline store type (INCOME_OFFLINE_ENGINE: Feast's own
+    `get_historical_features`). `spark`: the session the Flyte task runs in, for the Feast
+    Spark store (it joins in the active session) and "spark_asof" (without one: the active
+    session, else a local one). `feature_set`: an older retained version
+    (income.features.offline_store.FeatureSet) to read instead of the one the registry
+    serves, engines "asof" and "spark_asof": how a past training set is rebuilt.
     """
     configured = store.config.offline_store.type
     engine = engine or os.environ.get(JOIN_ENGINE_VARIABLE) or DEFAULT_JOIN_ENGINE
     engine = configured if engine == FEAST else engine
-    if engine not in (configured, ASOF):
+    if engine not in (configured, ASOF, SPARK_ASOF):
         raise ValueError(
             f"this store's offline store is {configured!r}: build the store with "
             f"get_store(offline_engine={engine!r}) and apply the definitions under it, or pass engine='asof'"
         )
     entity_df = in_time_order(entity_rows)
-    types = _feature_types(store)
+    types = feature_types(store)
     if engine == ASOF:
         # Arrow gives None for a missing string already.
         joined = _asof_join(store, entity_df, feature_set)
-        return _canonical_output(joined, entity_df, types, nan_strings=False)
+        return canonical_output(joined, entity_df, types, nan_strings=False)
+    if engine == SPARK_ASOF:
+        from income.features.spark_point_in_time import session, spark_point_in_time_pandas
+
+        joined = spark_point_in_time_pandas(session(spark), store, entity_df, feature_set)
+        return canonical_output(joined, entity_df, types, nan_strings=False)
     if feature_set is not None:
-        raise ValueError("reading another feature set version needs engine 'asof'")
+        raise ValueError("reading another feature set version needs engine 'asof' or 'spark_asof'")
     if engine == "spark" and spark is not None:
         # Feast's Spark store compares timestamps as strings rendered in UTC.
         spark.conf.set("spark.sql.session.timeZone", "UTC")
     job = store.get_historical_features(
         entity_df=entity_df.copy(), features=store.get_feature_service(FEATURE_SERVICE)
     )
-    return _canonical_output(job.to_df(), entity_df, types)
+    return canonical_output(job.to_df(), entity_df, types)
 
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class ViewLookup:
+    """What one view of the service contributes to a point-in-time lookup, read from the registry."""
+
+    view: str
+    path: str  # the view's parquet table (its source, or the table of an older feature set)
+    keys: tuple[str, ...]  # the view's join keys
+    features: tuple[str, ...]  # the service's features of the view, in the service's order
+    timestamp_field: str
+    ttl: timedelta  # 0: no age limit
+
+
+def plan_lookups(store, feature_set=None, engine: str = ASOF) -> list[ViewLookup]:
+    """The views of `income_v1` as the registry defines them, in the service's order.
+
+    One planner for the engines that read the tables themselves (`asof`, `spark_asof`), so
+    they read the same tables, features and TTLs. `feature_set`: an older retained version
+    whose tables to read instead of the sources' paths.
+    """
+    service = store.get_feature_service(FEATURE_SERVICE)
+    lookups = []
+    for projection in service.feature_view_projections:
+        view = store.get_feature_view(projection.name)
+        source = view.batch_source
+        path = feature_set.uri(view.name) if feature_set is not None else getattr(source, "path", None)
+        if not path or source.field_mapping or source.created_timestamp_column:
+            raise NotImplementedError(
+                f"engine {engine!r} reads plain parquet sources without field mapping or created "
+                f"timestamps; view {view.name!r} has {source!r}"
+            )
+        lookups.append(
+            ViewLookup(
+                view=view.name,
+                path=path,
+                keys=tuple(c.name for c in view.entity_columns),
+                features=tuple(f.name for f in projection.features),
+                timestamp_field=source.timestamp_field,
+                ttl=view.ttl or timedelta(0),
+            )
+        )
+    return lookups
 
 
 def _asof_join(store, entity_rows: pd.DataFrame, feature_set=None) -> pd.DataFrame:
@@ -198,35 +254,23 @@ def _asof_join(store, entity_rows: pd.DataFrame, feature_set=None) -> pd.DataFra
     """
     import duckdb
 
-    service = store.get_feature_service(FEATURE_SERVICE)
     selects = [f"l.{_quote(c)}" for c in [ENTITY_KEY, TIMESTAMP, *_carried(entity_rows)]]
     joins = []
-    for i, projection in enumerate(service.feature_view_projections):
-        view = store.get_feature_view(projection.name)
-        source = view.batch_source
-        path = feature_set.uri(view.name) if feature_set is not None else getattr(source, "path", None)
-        if not path or source.field_mapping or source.created_timestamp_column:
-            raise NotImplementedError(
-                f"engine 'asof' reads plain parquet sources without field mapping or created "
-                f"timestamps; view {view.name!r} has {source!r}"
-            )
-        keys = [c.name for c in view.entity_columns]
-        features = [f.name for f in projection.features]
+    for i, lookup in enumerate(plan_lookups(store, feature_set)):
         alias = f"v{i}"
-        columns = ", ".join([*map(_quote, keys), *map(_quote, features)])
+        columns = ", ".join([*map(_quote, lookup.keys), *map(_quote, lookup.features)])
         joins.append(
-            f"ASOF LEFT JOIN (SELECT {columns}, {_quote(source.timestamp_field)} AS _ts "
-            f"FROM read_parquet('{parquet_glob(path)}', hive_partitioning = false)) {alias} "
-            f"ON {' AND '.join(f'l.{_quote(k)} = {alias}.{_quote(k)}' for k in keys)} "
+            f"ASOF LEFT JOIN (SELECT {columns}, {_quote(lookup.timestamp_field)} AS _ts "
+            f"FROM read_parquet('{parquet_glob(lookup.path)}', hive_partitioning = false)) {alias} "
+            f"ON {' AND '.join(f'l.{_quote(k)} = {alias}.{_quote(k)}' for k in lookup.keys)} "
             f"AND l.{TIMESTAMP} >= {alias}._ts"
         )
-        ttl = view.ttl or timedelta(0)
         fresh = (
-            f"{alias}._ts >= l.{TIMESTAMP} - to_microseconds({int(ttl / timedelta(microseconds=1))})"
-            if ttl > timedelta(0)
+            f"{alias}._ts >= l.{TIMESTAMP} - to_microseconds({int(lookup.ttl / timedelta(microseconds=1))})"
+            if lookup.ttl > timedelta(0)
             else "TRUE"
         )
-        selects += [f"CASE WHEN {fresh} THEN {alias}.{_quote(f)} END AS {_quote(f)}" for f in features]
+        selects += [f"CASE WHEN {fresh} THEN {alias}.{_quote(f)} END AS {_quote(f)}" for f in lookup.features]
     sql = (
         f"SELECT {', '.join(selects)} "
         f"FROM entity_rows l {' '.join(joins)} ORDER BY l.{TIMESTAMP}, l.{ENTITY_KEY}"
@@ -235,4 +279,9 @@ def _asof_join(store, entity_rows: pd.DataFrame, feature_set=None) -> pd.DataFra
         con.execute("SET TimeZone = 'UTC'")
         con.register("entity_rows", entity_rows)
         table = con.sql(sql).to_arrow_table()
+    return arrow_to_pandas(table)
+
+
+def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
+    """An Arrow result as pandas with nullable Int64 integers and None for missing strings."""
     return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)

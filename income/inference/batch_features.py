@@ -1,4 +1,9 @@
-"""The batch's features: every user's features of the service as of one time, and their Spark schema."""
+"""The batch's features: every user's features of the service as of one time.
+
+On Spark for batch scoring (`spark_features_as_of`: nothing reaches the driver), in one
+process for the drift reference and the tests (`features_as_of`); both run the same plan
+from the Feast registry (income.features.point_in_time.plan_lookups).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from income.data.schema import ENTITY_KEY, TIMESTAMP
-from income.features.feature_store import FEATURE_SERVICE
 from income.features.offline_store import parquet_glob
 from income.features.point_in_time import ASOF, point_in_time_features
 
@@ -14,13 +18,6 @@ from income.features.point_in_time import ASOF, point_in_time_features
 # scoring needs a row (all features null) for every user: it counts the users it does not
 # score (income.inference.scoreable).
 SCORING_ENGINE = ASOF
-_SPARK_TYPES = {
-    "Int64": "bigint",
-    "Int32": "bigint",
-    "Float64": "double",
-    "Float32": "double",
-    "String": "string",
-}
 
 
 def features_as_of(store, users: pd.DataFrame, as_of: pd.Timestamp, engine: str | None = None, spark=None):
@@ -39,6 +36,20 @@ def features_as_of(store, users: pd.DataFrame, as_of: pd.Timestamp, engine: str 
             f"the point-in-time join with engine {engine!r} lost entity rows ({error}): Feast's file "
             "store drops users whose features are all older than the views' TTL; use engine 'asof'"
         ) from error
+
+
+def spark_features_as_of(spark, store, users, as_of: pd.Timestamp):
+    """Every feature of income_v1 for each user (a Spark DataFrame with user_id) as of `as_of`.
+
+    A lazy Spark DataFrame, one row per distinct user, columns as in
+    income.features.spark_point_in_time (its one-time lookup: an aggregation, no sort).
+    """
+    from pyspark.sql import functions as F
+
+    from income.features.spark_point_in_time import spark_point_in_time_at
+
+    keys = users.select(F.col(ENTITY_KEY).cast("bigint").alias(ENTITY_KEY))
+    return spark_point_in_time_at(spark, store, keys, as_of)
 
 
 def census_age_days(feature_set, users, as_of: pd.Timestamp) -> np.ndarray:
@@ -62,13 +73,3 @@ def census_age_days(feature_set, users, as_of: pd.Timestamp) -> np.ndarray:
         ).df()
     ages = ids.merge(latest, on=ENTITY_KEY, how="left")["latest"]
     return ((as_of - pd.to_datetime(ages, utc=True)) / pd.Timedelta(days=1)).to_numpy(dtype="float64")
-
-
-def spark_feature_schema(store, service_name: str = FEATURE_SERVICE) -> str:
-    """A DDL schema (user_id, event_timestamp, features) from the service's Feast types."""
-    service = store.get_feature_service(service_name)
-    columns = [f"{ENTITY_KEY} bigint", f"{TIMESTAMP} timestamp"]
-    for projection in service.feature_view_projections:
-        for field in projection.features:
-            columns.append(f"`{field.name}` {_SPARK_TYPES.get(str(field.dtype), 'string')}")
-    return ", ".join(columns)

@@ -1,7 +1,8 @@
 """Score a batch on Spark and swap its predictions in as the partition of their as_of.
 
 The model is downloaded once on the driver, shipped to the executors, loaded once per
-Python worker and applied with `mapInPandas`. The flow around it (tasks/inference.py wires
+Python worker and applied as a scalar pandas UDF (only the features go to Python; the rows
+stay in the JVM). The flow around it (tasks/inference.py wires
 it): resolve the model version (income.inference.model_version) and check its feature
 contract (income.inference.contract), take the population (income.inference.population)
 and its features as of one time (income.inference.batch_features), then `score_and_write`
@@ -70,7 +71,7 @@ def worker_model(
 
 
 def make_scorer(key: str, spark_file: str, loads, batches):
-    """The function mapInPandas runs: feature batches -> (user_id, probability).
+    """The body of the scoring pandas UDF: batches of feature rows -> their probabilities.
 
     `spark_file` names the model folder shipped with SparkContext.addFile; `loads` and
     `batches` are Spark accumulators counting model loads and scored batches.
@@ -81,14 +82,13 @@ def make_scorer(key: str, spark_file: str, loads, batches):
 
         return SparkFiles.get(spark_file)
 
-    def score(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def score(frames: Iterator[pd.DataFrame]) -> Iterator[pd.Series]:
         for frame in frames:
             predict, fresh = worker_model(key, local_path)
             if fresh:
                 loads.add(1)
             batches.add(1)
-            probability = np.asarray(predict(frame[FEATURES]), dtype="float64")
-            yield pd.DataFrame({ENTITY_KEY: frame[ENTITY_KEY].to_numpy(), "probability": probability})
+            yield pd.Series(np.asarray(predict(frame[FEATURES]), dtype="float64"))
 
     return score
 
@@ -127,11 +127,15 @@ def score_and_write(
     as_of: pd.Timestamp,
     threshold: float = 0.5,
     partitions: int = 0,
+    features_uri: str = "",
 ) -> ScoredPartition:
     """Score the features DataFrame on Spark and swap in the partition as_of=<label> atomically.
 
-    `partitions`: repartition to this many first; 0 keeps the input's partitioning unless it
-    has fewer partitions than Spark's default parallelism.
+    `partitions`: repartition to this many first; 0 keeps the input's partitioning (for a
+    point-in-time join: spark.sql.shuffle.partitions). `features_uri`: also keep the scored
+    rows (the input's columns and `probability`) as parquet there; the scoring job writes
+    them and the predictions are read back from them, so the input's plan (the join, say)
+    runs once.
     """
     from pyspark.sql import functions as F
 
@@ -140,22 +144,16 @@ def score_and_write(
     batches = spark.sparkContext.accumulator(0)
     if partitions:
         features = features.repartition(partitions)
-    elif features.rdd.getNumPartitions() < spark.sparkContext.defaultParallelism:
-        features = features.repartition(spark.sparkContext.defaultParallelism)  # use every core
-    scorer = make_scorer(f"{model.uri}#{spark_file}", spark_file, loads, batches)
-    scored = features.mapInPandas(scorer, schema=f"{ENTITY_KEY} bigint, probability double").select(
-        ENTITY_KEY,
-        "probability",
-        (F.col("probability") >= F.lit(threshold)).cast("int").alias("predicted_label"),
-        F.lit(model.name).alias("model_name"),
-        F.lit(model.version).alias("model_version"),
-        F.lit(feature_service).alias("feature_service"),
-        F.current_timestamp().alias("scored_at"),
-    )
+    scorer = F.pandas_udf(make_scorer(f"{model.uri}#{spark_file}", spark_file, loads, batches), "double")
+    # A scalar pandas UDF sends only the features to Python and keeps the rows in the JVM.
+    scored = features.withColumn("probability", scorer(F.struct(*FEATURES)))
     target = partition_uri(predictions_root, as_of)
     staging = staging_uri(predictions_root, as_of)
     try:
-        scored.write.mode("errorifexists").parquet(staging)
+        if features_uri:
+            scored.write.mode("errorifexists").parquet(features_uri)
+            scored = spark.read.parquet(features_uri)
+        _predictions(scored, model, feature_service, threshold).write.mode("errorifexists").parquet(staging)
     finally:
         shutil.rmtree(downloads, ignore_errors=True)
     written = spark.read.parquet(staging)
@@ -168,4 +166,19 @@ def score_and_write(
         positive_share=float(stats["positive"] or 0.0),
         model_loads=int(loads.value),
         batches=int(batches.value),
+    )
+
+
+def _predictions(scored, model: ResolvedModel, feature_service: str, threshold: float):
+    """The prediction rows (income.inference.predictions' columns) of scored feature rows."""
+    from pyspark.sql import functions as F
+
+    return scored.select(
+        ENTITY_KEY,
+        "probability",
+        (F.col("probability") >= F.lit(threshold)).cast("int").alias("predicted_label"),
+        F.lit(model.name).alias("model_name"),
+        F.lit(model.version).alias("model_version"),
+        F.lit(feature_service).alias("feature_service"),
+        F.current_timestamp().alias("scored_at"),
     )

@@ -19,13 +19,17 @@ Presence of a view is measured where each path can see it:
 - Feast's online response: a view is present when it carries an event timestamp for the
   user (serving.online_features gives None where the view has no row).
 
-The views are the service's, read from the Feast registry (`service_views`).
+The views are the service's, read from the Feast registry (`service_views`). Batch scoring
+applies the rule on Spark (`spark_split_scoreable`: the same presence test as Spark
+columns, counted on the executors while the batch is scored); the drift reference and
+the tests apply it to pandas (`split_scoreable`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import reduce
 
 import numpy as np
 import pandas as pd
@@ -53,10 +57,9 @@ def offline_presence(features: pd.DataFrame, views: Mapping[str, Sequence[str]])
 
 
 @dataclass(frozen=True)
-class ScoreableSplit:
-    """Point-in-time output split by the rule: the rows to score, and how many are not scored and why."""
+class Unscored:
+    """How many users the rule leaves unscored, and why."""
 
-    scored: pd.DataFrame
     unscored_users: int
     missing_by_view: dict[str, int]  # per view: unscored users with no row of it within its TTL
 
@@ -72,6 +75,13 @@ class ScoreableSplit:
         return f"{self.unscored_users:,} users not scored ({'; '.join(parts)})"
 
 
+@dataclass(frozen=True)
+class ScoreableSplit(Unscored):
+    """Point-in-time output split by the rule: the rows to score, and how many are not scored and why."""
+
+    scored: pd.DataFrame
+
+
 def split_scoreable(features: pd.DataFrame, views: Mapping[str, Sequence[str]]) -> ScoreableSplit:
     """The scoreable rows of point-in-time output (index reset), and the others counted per missing view."""
     presence = offline_presence(features, views)
@@ -81,3 +91,42 @@ def split_scoreable(features: pd.DataFrame, views: Mapping[str, Sequence[str]]) 
         unscored_users=int((~keep).sum()),
         missing_by_view={view: int((~present).sum()) for view, present in presence.items()},
     )
+
+
+class SparkScoreableSplit:
+    """Point-in-time output on Spark split by the rule: `scored`, a lazy DataFrame of the rows to
+    score, and `unscored()`, the counts, known once an action has run `scored` to the end.
+
+    The counts are Spark observed metrics (DataFrame.observe) taken over every row on its way
+    through the plan, before the filter: the batch is read once, and nothing is collected but
+    the counts.
+    """
+
+    def __init__(self, features, views: Mapping[str, Sequence[str]]) -> None:
+        from pyspark.sql import Observation
+        from pyspark.sql import functions as F
+
+        if not views:
+            raise ValueError("no views: the feature service defines the views a user must have")
+        present = {view: _any_non_null([F.col(f) for f in names]) for view, names in views.items()}
+        keep = reduce(lambda a, b: a & b, present.values())
+        self._observation = Observation("scoreable")
+        missing = [F.count_if(~flag).alias(view) for view, flag in present.items()]
+        observed = features.observe(self._observation, F.count_if(~keep).alias(_UNSCORED), *missing)
+        self.scored = observed.where(keep)
+        self._views = list(views)
+
+    def unscored(self) -> Unscored:
+        """The counts of the action that ran `scored` (waits for it: run one first)."""
+        counts = self._observation.get
+        return Unscored(
+            unscored_users=int(counts[_UNSCORED] or 0),
+            missing_by_view={view: int(counts[view] or 0) for view in self._views},
+        )
+
+
+_UNSCORED = "__unscored_users"
+
+
+def _any_non_null(columns):
+    return reduce(lambda a, b: a | b, [c.isNotNull() for c in columns])

@@ -1,4 +1,5 @@
-"""Point-in-time lookups through real Feast (file, Spark, DuckDB) and the `asof` plan against a pandas oracle.
+"""Point-in-time lookups through real Feast (file, Spark, DuckDB) and the `asof` plan (DuckDB and
+Spark, `spark_asof`) against a pandas oracle.
 
 Each example writes its own offline store folder and registry: the Feast definitions read
 INCOME_OFFLINE_STORE and INCOME_OFFLINE_ENGINE when imported, and
@@ -169,7 +170,7 @@ _examples = itertools.count()
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(history=histories())
-def test_rows_get_the_features_of_their_own_time(history, pipeline_env, tmp_path_factory):
+def test_rows_get_the_features_of_their_own_time(history, pipeline_env, tmp_path_factory, spark):
     root = tmp_path_factory.mktemp(f"pit-{next(_examples)}")
     tables = make_tables(*history)
     write_offline_store(root / "offline_store", tables)
@@ -182,14 +183,22 @@ def test_rows_get_the_features_of_their_own_time(history, pipeline_env, tmp_path
     for view in TIME_FEATURE:
         has_rows = expected[ENTITY_KEY].isin(tables[view][ENTITY_KEY])
         feast_drops_rows |= bool((has_rows & expected[TIME_FEATURE[view]].isna()).any())
+    # Batch scoring's shape: every user at one time (a label's: on the grid, TTL edges included).
+    at_one_time = rows[[ENTITY_KEY]].drop_duplicates().assign(**{TIMESTAMP: rows[TIMESTAMP].iloc[-1]})
     with feast_store(root, "file") as store:
         by_asof = point_in_time_features(store, rows, engine="asof")
+        by_spark = point_in_time_features(store, rows, engine="spark_asof", spark=spark)
+        pd.testing.assert_frame_equal(
+            spark_at_one_time(spark, store, at_one_time),
+            point_in_time_features(store, at_one_time, engine="asof"),
+        )
         if feast_drops_rows:
             with pytest.raises(AssertionError, match="rows for"):
                 point_in_time_features(store, rows, engine="feast")
         else:
             assert_same_rows(point_in_time_features(store, rows, engine="feast"), expected)
     assert_same_rows(by_asof, expected)
+    pd.testing.assert_frame_equal(by_spark, by_asof)
 
     # Directly: each view's value comes from its latest row at or before the row's time, within the TTL.
     row_hours = _hours(by_asof[TIMESTAMP])
@@ -228,6 +237,7 @@ ENGINES = [
     "file",
     "spark",
     "asof",
+    "spark_asof",
     pytest.param("duckdb", marks=pytest.mark.skipif(not HAS_IBIS, reason="needs feast[duckdb] (ibis)")),
 ]
 
@@ -237,9 +247,9 @@ def test_engines_give_identical_rows(engine, shared_history, pipeline_env, spark
     root, tables = shared_history
     rows = tables["labels"]
     expected = oracle(rows, tables)
-    feast_engine = "file" if engine == "asof" else engine
+    feast_engine = "file" if engine in ("asof", "spark_asof") else engine
     with feast_store(root, feast_engine) as store:
-        got = point_in_time_features(store, rows, engine=engine, spark=spark if engine == "spark" else None)
+        got = point_in_time_features(store, rows, engine=engine, spark=spark if "spark" in engine else None)
     assert len(got) == len(rows)
     assert_same_rows(got, expected)
     assert fingerprint(got) == fingerprint(oracle_with_dtypes_of(expected, got))
@@ -250,7 +260,7 @@ def oracle_with_dtypes_of(expected: pd.DataFrame, like: pd.DataFrame) -> pd.Data
     return expected.astype(like.dtypes.to_dict()).where(expected.notna(), None)
 
 
-def test_rows_without_carried_columns_get_the_same_features(shared_history, pipeline_env):
+def test_rows_without_carried_columns_get_the_same_features(shared_history, pipeline_env, spark):
     """Batch scoring's entity rows: user and time only, every user at one time (some without features)."""
     root, tables = shared_history
     users = tables["labels"][ENTITY_KEY].drop_duplicates().to_numpy()
@@ -258,11 +268,26 @@ def test_rows_without_carried_columns_get_the_same_features(shared_history, pipe
     with feast_store(root, "file") as store:
         got = point_in_time_features(store, rows, engine="asof")
         with_label = point_in_time_features(store, rows.assign(**{LABEL: 0}), engine="asof")
+        on_spark = point_in_time_features(store, rows, engine="spark_asof", spark=spark)
     assert got[ENTITY_KEY].tolist() == sorted(users)
     expected = oracle(rows.astype({TIMESTAMP: "datetime64[us, UTC]"}), tables)
     assert expected["age"].isna().any() and expected["age"].notna().any()
     assert_same_rows(got, expected, carried=())
     pd.testing.assert_frame_equal(got, with_label.drop(columns=[LABEL]))
+    pd.testing.assert_frame_equal(on_spark, got)
+    pd.testing.assert_frame_equal(spark_at_one_time(spark, store, rows), got)
+
+
+def spark_at_one_time(spark, store, rows: pd.DataFrame) -> pd.DataFrame:
+    """Batch scoring's lookup (every row at one time, income.features.spark_point_in_time) as
+    `point_in_time_features` would return it."""
+    from income.features.point_in_time import arrow_to_pandas, canonical_output, feature_types
+    from income.features.spark_point_in_time import spark_point_in_time_at
+
+    as_of = rows[TIMESTAMP].iloc[0]
+    keys = spark.createDataFrame(pd.concat([rows[[ENTITY_KEY]]] * 2))  # a repeated key gives one row
+    joined = arrow_to_pandas(spark_point_in_time_at(spark, store, keys, as_of).toArrow())
+    return canonical_output(joined, rows, feature_types(store), nan_strings=False)
 
 
 def test_an_engine_other_than_the_stores_is_refused(shared_history, pipeline_env):

@@ -8,7 +8,13 @@ import pytest
 
 from income.data.schema import FEATURE_VIEWS
 from income.data.validation import RAW_RECORDS_SCHEMA
-from income.inference.scoreable import offline_presence, scoreable, service_views, split_scoreable
+from income.inference.scoreable import (
+    SparkScoreableSplit,
+    offline_presence,
+    scoreable,
+    service_views,
+    split_scoreable,
+)
 
 VIEWS = {"demographic": ["age", "native_country"], "history": ["records_365d", "capital_net"]}
 
@@ -98,3 +104,14 @@ def test_an_empty_frame_splits_into_nothing():
     split = split_scoreable(_frame().iloc[0:0], VIEWS)
     assert split.scored.empty and split.unscored_users == 0
     assert np.asarray(scoreable(offline_presence(_frame().iloc[0:0], VIEWS))).size == 0
+
+
+def test_the_spark_split_keeps_and_counts_as_the_pandas_split(spark):
+    frame = _frame()
+    pandas_split = split_scoreable(frame, VIEWS)
+    split = SparkScoreableSplit(spark.createDataFrame(frame), VIEWS)
+    scored = split.scored.toPandas()  # the action the counts are observed in
+    assert scored["user_id"].tolist() == pandas_split.scored["user_id"].tolist()
+    unscored = split.unscored()
+    assert (unscored.unscored_users, unscored.missing_by_view) == (3, {"demographic": 2, "history": 2})
+    assert unscored.reason() == pandas_split.reason()
