@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from flytekit import FlyteContextManager, StructuredDataset, current_context, task
 
-from income.data.schema import ENTITY_KEY, TIMESTAMP
+from income.data.schema import ENTITY_KEY, TIMESTAMP, service_features
 from income.features.feature_store import FEATURE_SERVICE, get_store, published_feature_set
 from income.features.offline_store import current
 from income.inference.as_of import as_of_label, parse_as_of
@@ -27,7 +27,7 @@ from income.platform import lineage
 from income.platform import report_html as h
 from income.platform.settings import offline_store_uri, runtime_dir
 from income.platform.tracking import MODEL_NAME, configure
-from income.training.model import CATEGORICAL, FEATURES, NUMERIC
+from income.training.model import kinds
 from income.training.registry import CHAMPION
 from tasks.decks import show
 from tasks.execution import execution_id
@@ -95,12 +95,13 @@ def score_batch(cfg: ScoringConfig, run_time: datetime | None = None) -> ScoredB
     configure()
     model = resolve_model(cfg.model_uri)
     store = get_store()
-    check_contract(model.name, model.version, model.tags, store, FEATURE_SERVICE)
+    service = model.tags.get("feature_service") or FEATURE_SERVICE  # each model reads its own
+    check_contract(model.name, model.version, model.tags, store, service)
 
     as_of = parse_as_of(run_time.isoformat() if run_time is not None else cfg.as_of)
     users, population = _population(spark, cfg, store)
-    features = spark_features_as_of(spark, store, users, as_of)
-    split = SparkScoreableSplit(features, service_views(store, FEATURE_SERVICE))
+    features = spark_features_as_of(spark, store, users, as_of, service)
+    split = SparkScoreableSplit(features, service_views(store, service))
 
     predictions_root = cfg.predictions_uri or str(runtime_dir() / "predictions")
     threshold = cfg.threshold if cfg.threshold is not None else model.threshold
@@ -109,7 +110,7 @@ def score_batch(cfg: ScoringConfig, run_time: datetime | None = None) -> ScoredB
         spark,
         split.scored,
         model,
-        FEATURE_SERVICE,
+        service,
         predictions_root,
         as_of,
         threshold,
@@ -123,7 +124,7 @@ def score_batch(cfg: ScoringConfig, run_time: datetime | None = None) -> ScoredB
         rows=written.rows,
         model_name=model.name,
         model_version=model.version,
-        feature_service=FEATURE_SERVICE,
+        feature_service=service,
         threshold=threshold,
         as_of=as_of.isoformat(),
         positive_share=round(written.positive_share, 6),
@@ -161,7 +162,7 @@ def _raw_output_folder() -> str:
 
 
 def reference_snapshot(
-    store, training_set_uri: str, batch_users: int = 0
+    store, training_set_uri: str, batch_users: int = 0, service_name: str = FEATURE_SERVICE
 ) -> tuple[pd.DataFrame, pd.Timestamp, float]:
     """The drift reference: the scoreable population as it was at the training set's latest label,
     with the sample fraction (income.inference.drift_sample) it and a batch of `batch_users` share.
@@ -181,8 +182,8 @@ def reference_snapshot(
     users = np.unique(known.column(ENTITY_KEY).to_numpy())
     fraction = sample_fraction(len(users), batch_users)
     users = pd.DataFrame({ENTITY_KEY: users[in_sample(users, fraction)]})
-    snapshot = features_as_of(store, users, reference_time)
-    return split_scoreable(snapshot, service_views(store, FEATURE_SERVICE)).scored, reference_time, fraction
+    snapshot = features_as_of(store, users, reference_time, service_name=service_name)
+    return split_scoreable(snapshot, service_views(store, service_name)).scored, reference_time, fraction
 
 
 @task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2, enable_deck=True, deck_fields=DECK_FIELDS)
@@ -197,11 +198,15 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
     as_of = parse_as_of(scoring.as_of)
     label = as_of_label(as_of)
     store = get_store()
-    reference, reference_time, fraction = reference_snapshot(store, scoring.training_set_uri, scoring.rows)
+    reference, reference_time, fraction = reference_snapshot(
+        store, scoring.training_set_uri, scoring.rows, scoring.feature_service
+    )
+    features_of_model = service_features(scoring.feature_service)
+    categorical, numeric = kinds(features_of_model)
     model = mlflow.pyfunc.load_model(f"models:/{scoring.model_name}/{scoring.model_version}")
     # The batch's own scoring function (the same probabilities without MLflow's per-call
     # schema enforcement, which took half of this task's time at 1M users).
-    reference_predictions = predictor(model)(reference[FEATURES])
+    reference_predictions = predictor(model)(reference[features_of_model])
     # The scored users' features and probability, read where score_batch's Spark wrote them.
     batch = read_sample(features.literal.uri if features.literal else features.uri, fraction)
     published = current(offline_store_uri())
@@ -214,8 +219,8 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
         batch,
         reference_predictions,
         batch["probability"].to_numpy(),
-        NUMERIC,
-        CATEGORICAL,
+        numeric,
+        categorical,
         title=f"Drift: the population as of {scoring.as_of} vs as of the training set",
         context={
             "model": f"{scoring.model_name} v{scoring.model_version}",

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 from flytekit import task
 
+from income.data.schema import service_features
+from income.features.feature_store import FEATURE_SERVICE
 from income.inference.model_version import resolve_model
 from income.monitoring import prediction_log
 from income.monitoring.ab_test import ABAnalysis, ExperimentPlan, analyse, write_analysis
@@ -20,7 +22,7 @@ from income.platform.files import write_text_atomically
 from income.platform.settings import ValkeySettings, offline_store_uri
 from income.platform.tracking import MODEL_NAME, MONITORING_EXPERIMENT, configure
 from income.training.labels import read_labels
-from income.training.model import FEATURES, NUMERIC
+from income.training.model import kinds
 from income.training.registry import seats
 from tasks.decks import show
 from tasks.execution import execution_id
@@ -146,6 +148,11 @@ class MonitorSummary:
     alerts_uri: str
 
 
+def _features(model) -> list[str]:
+    """The model's features: those of the feature service its contract names."""
+    return service_features(model.tags.get("feature_service") or FEATURE_SERVICE)
+
+
 def _champion_reference(model_name: str):
     """The champion, a sample of its training set and its scores on it: the monitoring reference."""
     import mlflow
@@ -155,7 +162,7 @@ def _champion_reference(model_name: str):
         return model, pd.DataFrame(), None
     reference = pd.read_parquet(model.tags["training_set_uri"])
     reference = reference.sample(min(len(reference), REFERENCE_SAMPLE), random_state=0)
-    scores = mlflow.pyfunc.load_model(model.uri).predict(reference[FEATURES])
+    scores = mlflow.pyfunc.load_model(model.uri).predict(reference[_features(model)])
     return model, reference, scores
 
 
@@ -190,7 +197,8 @@ def monitor_predictions(cfg: MonitoringConfig, drained: DrainReport) -> MonitorS
     log = prediction_log.read_log(root)
     live = recent(log[log["model_name"] == cfg.model_name] if len(log) else log, cfg.alerts.window_hours)
     live = live[live["model_version"].astype(str) == model.version] if len(live) else live
-    alerts = check(live, reference, scores, NUMERIC, FEATURES, cfg.alerts)
+    features = _features(model)
+    alerts = check(live, reference, scores, kinds(features)[1], features, cfg.alerts)
     stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
     uri = f"{root.rstrip('/')}/monitoring/alerts/{stamp}.json"
     write_text_atomically(uri, json.dumps([asdict(a) for a in alerts], indent=2))

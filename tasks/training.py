@@ -27,7 +27,6 @@ from income.training.fairness import worst_equalized_odds
 from income.training.final import FinalModel, finalize
 from income.training.fingerprint import fingerprint
 from income.training.labels import read_labels
-from income.training.model import FEATURES
 from income.training.plots import log_figure, search_figure, target_rate_figure
 from income.training.registry import PromotionDecision, best_trial, register_and_gate
 from income.training.search import SearchConfig, TrialSpec, ask_round, open_study, tell_round
@@ -51,6 +50,8 @@ class TrainingConfig:
     # Train on the labels of records from the last `window_days` before as_of (0: all of them):
     # a shorter window lets a retrain follow a world that changed, at the cost of less data.
     window_days: int = 0
+    # The feature service the models are trained on and served with (income.data.schema.FEATURE_SERVICES).
+    feature_service: str = FEATURE_SERVICE
     # Refuse promotion when the final model's equalized-odds gap across `sex` or `race` groups
     # on the test rows exceeds this (income.training.fairness); 0 turns the check off.
     max_fairness_gap: float = 0.0
@@ -89,14 +90,15 @@ def load_splits(training_set: TrainingSet) -> Splits:
 
 @task(requests=MEDIUM, limits=LARGE, timeout=LONG, retries=2)
 def build_training_set(cfg: TrainingConfig, as_of: datetime | None = None) -> TrainingSet:
-    """Labels + Feast point-in-time join (feature service income_v1) -> saved training set + parent run.
+    """Labels + Feast point-in-time join (cfg.feature_service) -> saved training set + parent run.
 
     `as_of` (the weekly schedule's kickoff time): only the labels that had arrived by then.
     """
     store = get_store()
-    refs = service_refs(store, FEATURE_SERVICE)
+    refs = service_refs(store, cfg.feature_service)
     root = offline_store_uri()
-    published = published_feature_set(store)  # labels and features from one version, or a clear error
+    # Labels and features from one version, or a clear error.
+    published = published_feature_set(store, cfg.feature_service)
     labels = read_labels(root, known_by=pd.Timestamp(as_of) if as_of is not None else None)
     if cfg.window_days and len(labels):
         since = (pd.Timestamp(as_of) if as_of is not None else labels[TIMESTAMP].max()) - pd.Timedelta(
@@ -106,7 +108,7 @@ def build_training_set(cfg: TrainingConfig, as_of: datetime | None = None) -> Tr
     upstream = lineage.as_tags(lineage.read_manifest(published.folder))
     definitions = definitions_version()
     started = time.perf_counter()
-    df = join_training_set(store, labels)
+    df = join_training_set(store, labels, service_name=cfg.feature_service)
     join_seconds = time.perf_counter() - started
     digest = fingerprint(df)["sha256"]  # content-addressed: a model version's training set stays put
     saved = save_training_set(
@@ -119,7 +121,7 @@ def build_training_set(cfg: TrainingConfig, as_of: datetime | None = None) -> Tr
             {
                 "flyte_execution_id": execution_id(),
                 "git_commit": git_commit(),
-                "feature_service": FEATURE_SERVICE,
+                "feature_service": cfg.feature_service,
                 "feast_definitions_version": definitions,
                 "training_set_sha256": saved["sha256"],
                 **upstream,
@@ -142,7 +144,7 @@ def build_training_set(cfg: TrainingConfig, as_of: datetime | None = None) -> Tr
         uri=saved["uri"],
         rows=saved["rows"],
         sha256=saved["sha256"],
-        feature_service=FEATURE_SERVICE,
+        feature_service=cfg.feature_service,
         feature_refs=refs,
         definitions_version=definitions,
         parent_run_id=parent.info.run_id,
@@ -339,7 +341,7 @@ def select_and_register(
         + h.side_by_side(table, h.image(h.png_base64(chart), "validation ROC AUC per trial"))
         + final_section
         + h.paragraph(
-            f"Features: {len(FEATURES)} from ",
+            f"Features: {len(training_set.feature_refs)} from ",
             h.bold(training_set.feature_service),
             f"; training set {training_set.rows:,} rows, sha256 {training_set.sha256[:12]}.",
         ),

@@ -106,9 +106,9 @@ def in_time_order(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def feature_types(store) -> dict[str, str]:
+def feature_types(store, service_name: str = FEATURE_SERVICE) -> dict[str, str]:
     """Feature name -> Feast type name, in the service's order."""
-    service = store.get_feature_service(FEATURE_SERVICE)
+    service = store.get_feature_service(service_name)
     return {f.name: str(f.dtype) for p in service.feature_view_projections for f in p.features}
 
 
@@ -154,9 +154,15 @@ def _carried(entity_rows: pd.DataFrame) -> list[str]:
 
 
 def point_in_time_features(
-    store, entity_rows: pd.DataFrame, engine: str | None = None, spark=None, feature_set=None
+    store,
+    entity_rows: pd.DataFrame,
+    engine: str | None = None,
+    spark=None,
+    feature_set=None,
+    service_name: str = FEATURE_SERVICE,
 ) -> pd.DataFrame:
-    """Each entity row with every feature of `income_v1` as of its own time, one row per entity row.
+    """Each entity row with every feature of the service (default `income_v1`) as of its own time,
+    one row per entity row.
 
     Columns: user_id, event_timestamp, the carried columns, then the features in the
     service's order; sorted by (event_timestamp, user_id). `engine`: None
@@ -178,15 +184,15 @@ def point_in_time_features(
             f"get_store(offline_engine={engine!r}) and apply the definitions under it, or pass engine='asof'"
         )
     entity_df = in_time_order(entity_rows)
-    types = feature_types(store)
+    types = feature_types(store, service_name)
     if engine == ASOF:
         # Arrow gives None for a missing string already.
-        joined = _asof_join(store, entity_df, feature_set)
+        joined = _asof_join(store, entity_df, feature_set, service_name)
         return canonical_output(joined, entity_df, types, nan_strings=False)
     if engine == SPARK_ASOF:
         from income.features.spark_point_in_time import session, spark_point_in_time_pandas
 
-        joined = spark_point_in_time_pandas(session(spark), store, entity_df, feature_set)
+        joined = spark_point_in_time_pandas(session(spark), store, entity_df, feature_set, service_name)
         return canonical_output(joined, entity_df, types, nan_strings=False)
     if feature_set is not None:
         raise ValueError("reading another feature set version needs engine 'asof' or 'spark_asof'")
@@ -194,7 +200,7 @@ def point_in_time_features(
         # Feast's Spark store compares timestamps as strings rendered in UTC.
         spark.conf.set("spark.sql.session.timeZone", "UTC")
     job = store.get_historical_features(
-        entity_df=entity_df.copy(), features=store.get_feature_service(FEATURE_SERVICE)
+        entity_df=entity_df.copy(), features=store.get_feature_service(service_name)
     )
     return canonical_output(job.to_df(), entity_df, types)
 
@@ -215,14 +221,16 @@ class ViewLookup:
     ttl: timedelta  # 0: no age limit
 
 
-def plan_lookups(store, feature_set=None, engine: str = ASOF) -> list[ViewLookup]:
-    """The views of `income_v1` as the registry defines them, in the service's order.
+def plan_lookups(
+    store, feature_set=None, engine: str = ASOF, service_name: str = FEATURE_SERVICE
+) -> list[ViewLookup]:
+    """The views of the service (default `income_v1`) as the registry defines them, in its order.
 
     One planner for the engines that read the tables themselves (`asof`, `spark_asof`), so
     they read the same tables, features and TTLs. `feature_set`: an older retained version
     whose tables to read instead of the sources' paths.
     """
-    service = store.get_feature_service(FEATURE_SERVICE)
+    service = store.get_feature_service(service_name)
     lookups = []
     for projection in service.feature_view_projections:
         view = store.get_feature_view(projection.name)
@@ -246,7 +254,9 @@ def plan_lookups(store, feature_set=None, engine: str = ASOF) -> list[ViewLookup
     return lookups
 
 
-def _asof_join(store, entity_rows: pd.DataFrame, feature_set=None) -> pd.DataFrame:
+def _asof_join(
+    store, entity_rows: pd.DataFrame, feature_set=None, service_name: str = FEATURE_SERVICE
+) -> pd.DataFrame:
     """Feast's point-in-time semantics as DuckDB ASOF LEFT JOINs, one per view of the service.
 
     ASOF picks each entity row's latest view row at or before its time; the TTL test after
@@ -256,7 +266,7 @@ def _asof_join(store, entity_rows: pd.DataFrame, feature_set=None) -> pd.DataFra
 
     selects = [f"l.{_quote(c)}" for c in [ENTITY_KEY, TIMESTAMP, *_carried(entity_rows)]]
     joins = []
-    for i, lookup in enumerate(plan_lookups(store, feature_set)):
+    for i, lookup in enumerate(plan_lookups(store, feature_set, service_name=service_name)):
         alias = f"v{i}"
         columns = ", ".join([*map(_quote, lookup.keys), *map(_quote, lookup.features)])
         joins.append(

@@ -29,6 +29,7 @@ from functools import reduce
 import pandas as pd
 
 from income.data.schema import TIMESTAMP
+from income.features.feature_store import FEATURE_SERVICE
 from income.features.point_in_time import SPARK_ASOF, ViewLookup, arrow_to_pandas, feature_types, plan_lookups
 
 SPARK_TYPES = {"Int64": "bigint", "Int32": "bigint", "Float64": "double", "Float32": "double"}
@@ -41,18 +42,18 @@ def spark_type(feast_type: str) -> str:
     return SPARK_TYPES.get(feast_type, "string")
 
 
-def spark_point_in_time(spark, store, entity_rows, feature_set=None):
-    """Each entity row (a Spark DataFrame) with every feature of `income_v1` as of its own time.
+def spark_point_in_time(spark, store, entity_rows, feature_set=None, service_name: str = FEATURE_SERVICE):
+    """Each entity row (a Spark DataFrame) with every feature of the service as of its own time.
 
     Lazy: nothing runs until the caller writes, scores or counts the result.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    lookups = plan_lookups(store, feature_set, engine=SPARK_ASOF)
+    lookups = plan_lookups(store, feature_set, engine=SPARK_ASOF, service_name=service_name)
     keys = _shared_keys(lookups)
     carried = [c for c in entity_rows.columns if c not in (*keys, TIMESTAMP)]
-    types = _spark_types(store)
+    types = _spark_types(store, service_name)
     entity = entity_rows.select(
         *keys, F.col(TIMESTAMP).cast("timestamp").alias(_TIME), F.lit(True).alias(_ENTITY_ROW), *carried
     )
@@ -76,7 +77,9 @@ def spark_point_in_time(spark, store, entity_rows, feature_set=None):
     return rows.select(*keys, F.col(_TIME).alias(TIMESTAMP), *carried, *features)
 
 
-def spark_point_in_time_at(spark, store, entity_keys, as_of: pd.Timestamp, feature_set=None):
+def spark_point_in_time_at(
+    spark, store, entity_keys, as_of: pd.Timestamp, feature_set=None, service_name: str = FEATURE_SERVICE
+):
     """`spark_point_in_time` for entity rows that all share one time, `as_of` (batch scoring).
 
     With one time for every row, a view's latest row at or before it and within the TTL is
@@ -89,9 +92,9 @@ def spark_point_in_time_at(spark, store, entity_keys, as_of: pd.Timestamp, featu
     """
     from pyspark.sql import functions as F
 
-    lookups = plan_lookups(store, feature_set, engine=SPARK_ASOF)
+    lookups = plan_lookups(store, feature_set, engine=SPARK_ASOF, service_name=service_name)
     keys = _shared_keys(lookups)
-    types = _spark_types(store)
+    types = _spark_types(store, service_name)
     at = F.lit(as_of.to_pydatetime()).cast("timestamp")
     entity = entity_keys.select(*keys, F.lit(True).alias(_ENTITY_ROW))
     views = []
@@ -128,8 +131,8 @@ def _shared_keys(lookups: list[ViewLookup]) -> list[str]:
     return list(keys.pop())
 
 
-def _spark_types(store) -> dict[str, str]:
-    return {name: spark_type(feast_type) for name, feast_type in feature_types(store).items()}
+def _spark_types(store, service_name: str) -> dict[str, str]:
+    return {name: spark_type(feast_type) for name, feast_type in feature_types(store, service_name).items()}
 
 
 def _view_rows(spark, lookup: ViewLookup, column: str, keys: list[str], types: dict[str, str]):
@@ -153,13 +156,15 @@ def _fresh_or_null(snapshot, ttl: timedelta, time, feature: str):
     return F.when(F.unix_micros(snapshot.getField("ts")) >= oldest, value).alias(feature)
 
 
-def spark_point_in_time_pandas(spark, store, entity_rows, feature_set=None):
+def spark_point_in_time_pandas(
+    spark, store, entity_rows, feature_set=None, service_name: str = FEATURE_SERVICE
+):
     """`spark_point_in_time` for pandas entity rows, collected as pandas (Arrow: Int64, None for strings).
 
     For `point_in_time_features`, whose callers want pandas; for big outputs, use
     `spark_point_in_time` and write its result with Spark instead.
     """
-    joined = spark_point_in_time(spark, store, spark.createDataFrame(entity_rows), feature_set)
+    joined = spark_point_in_time(spark, store, spark.createDataFrame(entity_rows), feature_set, service_name)
     return arrow_to_pandas(joined.toArrow())
 
 

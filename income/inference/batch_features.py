@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from income.data.schema import ENTITY_KEY, TIMESTAMP
+from income.features.feature_store import FEATURE_SERVICE
 from income.features.offline_store import parquet_glob
 from income.features.point_in_time import ASOF, point_in_time_features
 
@@ -20,8 +21,15 @@ from income.features.point_in_time import ASOF, point_in_time_features
 SCORING_ENGINE = ASOF
 
 
-def features_as_of(store, users: pd.DataFrame, as_of: pd.Timestamp, engine: str | None = None, spark=None):
-    """Every feature of income_v1 for each user as of `as_of`: one row per user, sorted by user.
+def features_as_of(
+    store,
+    users: pd.DataFrame,
+    as_of: pd.Timestamp,
+    engine: str | None = None,
+    spark=None,
+    service_name: str = FEATURE_SERVICE,
+):
+    """Every feature of the service for each user as of `as_of`: one row per user, sorted by user.
 
     `engine` as in income.features.point_in_time.point_in_time_features; None means
     SCORING_ENGINE ("asof").
@@ -30,7 +38,9 @@ def features_as_of(store, users: pd.DataFrame, as_of: pd.Timestamp, engine: str 
     entity_rows[TIMESTAMP] = as_of
     try:
         # One time for every row: the (time, user) order of the result is the user order.
-        return point_in_time_features(store, entity_rows, engine=engine or SCORING_ENGINE, spark=spark)
+        return point_in_time_features(
+            store, entity_rows, engine=engine or SCORING_ENGINE, spark=spark, service_name=service_name
+        )
     except AssertionError as error:  # the row-count check of point_in_time_features
         raise RuntimeError(
             f"the point-in-time join with engine {engine!r} lost entity rows ({error}): Feast's file "
@@ -38,8 +48,8 @@ def features_as_of(store, users: pd.DataFrame, as_of: pd.Timestamp, engine: str 
         ) from error
 
 
-def spark_features_as_of(spark, store, users, as_of: pd.Timestamp):
-    """Every feature of income_v1 for each user (a Spark DataFrame with user_id) as of `as_of`.
+def spark_features_as_of(spark, store, users, as_of: pd.Timestamp, service_name: str = FEATURE_SERVICE):
+    """Every feature of the service for each user (a Spark DataFrame with user_id) as of `as_of`.
 
     A lazy Spark DataFrame, one row per distinct user, columns as in
     income.features.spark_point_in_time (its one-time lookup: an aggregation, no sort).
@@ -49,7 +59,7 @@ def spark_features_as_of(spark, store, users, as_of: pd.Timestamp):
     from income.features.spark_point_in_time import spark_point_in_time_at
 
     keys = users.select(F.col(ENTITY_KEY).cast("bigint").alias(ENTITY_KEY))
-    return spark_point_in_time_at(spark, store, keys, as_of)
+    return spark_point_in_time_at(spark, store, keys, as_of, service_name=service_name)
 
 
 def census_age_days(feature_set, users, as_of: pd.Timestamp) -> np.ndarray:

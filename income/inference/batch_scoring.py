@@ -24,10 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from income.data.schema import ENTITY_KEY
+from income.data.schema import ENTITY_KEY, service_features
 from income.inference.model_version import ResolvedModel
 from income.inference.predictions import partition_uri, staging_uri, swap_into_place
-from income.training.model import FEATURES
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +87,7 @@ def make_scorer(key: str, spark_file: str, loads, batches):
             if fresh:
                 loads.add(1)
             batches.add(1)
-            yield pd.Series(np.asarray(predict(frame[FEATURES]), dtype="float64"))
+            yield pd.Series(np.asarray(predict(frame), dtype="float64"))
 
     return score
 
@@ -146,7 +145,8 @@ def score_and_write(
         features = features.repartition(partitions)
     scorer = F.pandas_udf(make_scorer(f"{model.uri}#{spark_file}", spark_file, loads, batches), "double")
     # A scalar pandas UDF sends only the features to Python and keeps the rows in the JVM.
-    scored = features.withColumn("probability", scorer(F.struct(*FEATURES)))
+    # The model's features are its feature service's (the contract checked before).
+    scored = features.withColumn("probability", scorer(F.struct(*service_features(feature_service))))
     target = partition_uri(predictions_root, as_of)
     staging = staging_uri(predictions_root, as_of)
     try:

@@ -1,4 +1,4 @@
-"""The training set: labels joined point-in-time to the features of `income_v1`, saved with its fingerprint.
+"""The training set: labels joined point-in-time to a feature service's features, saved with its fingerprint.
 
 Each label row (user_id, event_timestamp, label) gets the features as they were at its own
 time, through income.features.point_in_time (its engines, their measurements and the
@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import pandas as pd
 
+from income.features.feature_store import FEATURE_SERVICE
 from income.features.offline_store import write_parquet_atomically
 from income.features.point_in_time import point_in_time_features
 from income.training.fingerprint import fingerprint
 from income.training.labels import canonical_labels, read_labels
 
 
-def join_training_set(store, labels: pd.DataFrame, engine: str | None = None, spark=None) -> pd.DataFrame:
-    """Labels joined point-in-time to every feature of `income_v1`, one row per label.
+def join_training_set(
+    store, labels: pd.DataFrame, engine: str | None = None, spark=None, service_name: str = FEATURE_SERVICE
+) -> pd.DataFrame:
+    """Labels joined point-in-time to every feature of the service (default income_v1), one row per label.
 
     `engine` and `spark` as in income.features.point_in_time.point_in_time_features.
     """
-    return point_in_time_features(store, canonical_labels(labels), engine=engine, spark=spark)
+    return point_in_time_features(
+        store, canonical_labels(labels), engine=engine, spark=spark, service_name=service_name
+    )
 
 
 def rebuild_training_set(store, offline_root: str, version: str, known_by: pd.Timestamp | None = None):
