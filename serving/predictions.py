@@ -165,6 +165,7 @@ async def predict(user_ids: list[int], service: Service, started: float) -> tupl
             threshold=s.model.scorer.model.threshold,
             model_name=s.model.name,
             model_version=s.model.version,
+            feature_service=s.model.feature_service,
             variant=s.variant,
             feature_timestamps={view: stamps[s.index] for view, stamps in rows.timestamps.items()},
         )

@@ -44,6 +44,7 @@ class Prediction(BaseModel):
     threshold: float = Field(description="The decision threshold of the model version named here.")
     model_name: str
     model_version: str
+    feature_service: str = Field(description="The feature service the model version reads (its contract's).")
     variant: Literal["champion", "challenger"] = Field(
         description="Which seat answered: the champion, or the challenger in an A/B split (serving.traffic)."
     )
@@ -66,6 +67,7 @@ class PredictResponse(BaseModel):
                             "model_name": "income-classifier",
                             "threshold": 0.42,
                             "model_version": "3",
+                            "feature_service": "income_v1",
                             "variant": "champion",
                             "feature_timestamps": {
                                 "demographic": "2025-03-01T10:00:00Z",

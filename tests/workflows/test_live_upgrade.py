@@ -18,6 +18,7 @@ import pytest
 
 from income.monitoring import buttons
 from income.monitoring.ab_test import COLLECTING, PROMOTE, read_analysis
+from income.monitoring.prediction_log import read_log
 from income.platform.settings import offline_store_uri
 from income.training.model import fit
 from income.training.registry import seats
@@ -29,22 +30,30 @@ RELOAD_SECONDS = 0.5
 
 
 def _register(training_set: pd.DataFrame, family: str, params: dict, contract: dict[str, str]) -> str:
+    from income.data.schema import service_features
     from income.training.trials import log_model
 
+    features = service_features(contract["feature_service"])
     with mlflow.start_run(run_name=f"loop-test-{family}") as run:
-        log_model(fit(family, params, training_set), training_set)
+        log_model(fit(family, params, training_set, features=features), training_set)
     return str(mlflow.register_model(f"runs:/{run.info.run_id}/model", MODEL, tags=contract).version)
 
 
 @pytest.fixture(scope="module")
 def versions(champion):
-    """A weak champion (a one-split tree) and a strong challenger (XGBoost) of MODEL."""
+    """A weak champion on income_v1 (a one-split tree) and a strong challenger on income_v2
+    (XGBoost, its training set built by the training pipeline's task) of MODEL."""
+    from tasks.training import TrainingConfig, build_training_set
+
     name, version, training_set = champion
     registry = mlflow.MlflowClient()
     tags = registry.get_model_version(name, version).tags
     contract = {k: tags[k] for k in ("feature_service", "feature_refs")}
     weak = _register(training_set, "decision_tree", {"max_depth": 1}, contract)
-    strong = _register(training_set, "xgboost", {"n_estimators": 80, "max_depth": 5}, contract)
+    v2 = build_training_set(cfg=TrainingConfig(feature_service="income_v2"))
+    assert v2.feature_service == "income_v2" and "history:records_total" in v2.feature_refs
+    v2_contract = {"feature_service": "income_v2", "feature_refs": ",".join(v2.feature_refs)}
+    strong = _register(pd.read_parquet(v2.uri), "xgboost", {"n_estimators": 80, "max_depth": 5}, v2_contract)
     registry.set_registered_model_tag(MODEL, "champion_history", f'["{weak}"]')
     registry.set_registered_model_alias(MODEL, "champion", weak)
     registry.set_registered_model_alias(MODEL, "challenger", strong)
@@ -57,7 +66,7 @@ class Traffic:
     def __init__(self, base: str, users: list[int]) -> None:
         self.base, self.users = base, users
         self.statuses: Counter = Counter()
-        self.versions: list[str] = []
+        self.versions: list[tuple[str, str]] = []  # (model version, feature service) per 200
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run)
 
@@ -68,7 +77,8 @@ class Traffic:
                 answer = http.post("/predict", json={"user_id": self.users[i % len(self.users)]})
                 self.statuses[answer.status_code] += 1
                 if answer.status_code == 200:
-                    self.versions.append(answer.json()["predictions"][0]["model_version"])
+                    prediction = answer.json()["predictions"][0]
+                    self.versions.append((prediction["model_version"], prediction["feature_service"]))
                 i += 1
 
     def __enter__(self) -> Traffic:
@@ -83,7 +93,7 @@ class Traffic:
         """Seconds until answers come from `version` (the service follows the alias)."""
         started = time.monotonic()
         while time.monotonic() - started < timeout:
-            if self.versions and self.versions[-1] == version:
+            if self.versions and self.versions[-1][0] == version:
                 return time.monotonic() - started
             time.sleep(0.05)
         raise AssertionError(f"still answering v{self.versions[-1] if self.versions else None}")
@@ -149,16 +159,21 @@ def test_shadow_then_ab_then_the_green_and_the_red_button(versions, valkey_serve
             )
     early = _monitor(**PLAN)
     assert early.decision == COLLECTING, early.reason
+    log = read_log(offline_store_uri())
+    shadows = log[(log["model_name"] == MODEL) & (log["variant"] == "shadow")]
+    assert len(shadows) == 40 and set(shadows["feature_service"]) == {"income_v2"}
+    assert shadows["records_total"].notna().all()  # the v2 challenger's own feature, logged
     with pytest.raises(PermissionError, match="collecting"):
         buttons.promote(MODEL, analysis=read_analysis(offline_store_uri()))
 
     with service("ab") as base:
-        variants = Counter()
+        seen = Counter()
         for user in scoreable:
-            variants[
-                httpx.post(f"{base}/predict", json={"user_id": user}).json()["predictions"][0]["variant"]
-            ] += 1
-        assert variants["challenger"] > 90 and variants["champion"] > 90, variants
+            answer = httpx.post(f"{base}/predict", json={"user_id": user}).json()["predictions"][0]
+            seen[(answer["variant"], answer["model_version"], answer["feature_service"])] += 1
+        # Each arm answers with its own model, reading its own feature service.
+        assert set(seen) == {("champion", weak, "income_v1"), ("challenger", strong, "income_v2")}, seen
+        assert min(seen.values()) > 90, seen
         decided = _monitor(**PLAN)
         assert decided.decision == PROMOTE, decided.reason
         analysis = read_analysis(offline_store_uri())
@@ -176,7 +191,8 @@ def test_shadow_then_ab_then_the_green_and_the_red_button(versions, valkey_serve
             assert traffic.wait_for_version(weak) < 10
             time.sleep(0.5)
         assert set(traffic.statuses) == {200}, traffic.statuses  # no error while switching
-        assert {strong, weak} <= set(traffic.versions)
+        # The model and its feature service move together, both ways.
+        assert {(strong, "income_v2"), (weak, "income_v1")} <= set(traffic.versions)
 
     registry = mlflow.MlflowClient()
     promoted = registry.get_model_version(MODEL, strong).tags
