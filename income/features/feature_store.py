@@ -109,9 +109,27 @@ def definitions() -> list:
     return list(found.values())
 
 
+# What a SQL registry answers when another process wrote the same row first (sqlite, PostgreSQL).
+_WRITE_RACES = ("UNIQUE constraint failed", "duplicate key value", "already exists")
+APPLY_ATTEMPTS = 4
+
+
 def apply_definitions(store) -> str:
-    """Register entity, sources, views and service (as `feast apply` does); return the version."""
-    store.apply(definitions())
+    """Register entity, sources, views and services (as `feast apply` does); return the version.
+
+    Two workflows may apply at once: Feast's SQL registry then lets one of them fail on a row
+    the other inserted first (e.g. a view's version history). Applying is idempotent, so
+    the loser reads the registry again and applies once more.
+    """
+    for _ in range(APPLY_ATTEMPTS - 1):
+        try:
+            store.apply(definitions())
+            return definitions_version()
+        except Exception as error:  # noqa: BLE001 - SQLAlchemy's error types vary by database
+            if not any(race in str(error) for race in _WRITE_RACES):
+                raise
+            store.refresh_registry()
+    store.apply(definitions())  # the last attempt: its error, if any, is the caller's
     return definitions_version()
 
 
