@@ -9,7 +9,9 @@ frame-wide check rejects repeated (user_id, event_timestamp) keys after the firs
 Per-row failures are quarantined; only problems with the input as a whole are fatal
 (`InvalidInputError`): a required column missing, a column of the wrong kind, or more
 rows rejected than `max_invalid_share` allows (every quarantined row counts, conflicts and
-future timestamps included; already ingested rows do not).
+future timestamps included; already ingested rows do not). A batch of fewer than
+MIN_ROWS_FOR_SHARE rows is not judged by its share: one bad row in a daily batch of three is
+not a broken input (its bad rows are quarantined all the same).
 
 Validation against time and history (keyword arguments of both validators):
 
@@ -69,6 +71,8 @@ CONFLICT_REASON = "conflicts with an earlier batch (the first value wins)"
 LATE_LABEL_REASON = "label for an already ingested record: send it in a labels-only batch"
 LABEL_CONFLICT_REASON = "conflicts with an earlier label (the first value wins)"
 QUARANTINE_EXTRA_COLUMNS = ["row_number", "reason", "source"]
+
+MIN_ROWS_FOR_SHARE = 20  # smaller batches are not judged by their share of invalid rows
 
 
 class InvalidInputError(ValueError):
@@ -399,7 +403,7 @@ def _validate(
         reasons={str(reason): int(count) for reason, count in counts.items()},
         already_ingested=int(already.sum()),
     )
-    if summary.invalid_share > max_invalid_share:
+    if summary.invalid_share > max_invalid_share and summary.rows >= MIN_ROWS_FOR_SHARE:
         top = "; ".join(f"{reason} ({count:,})" for reason, count in list(counts.items())[:5])
         raise InvalidInputError(
             f"{source}: {summary.invalid_share:.2%} of {summary.rows:,} rows are invalid, more "

@@ -28,6 +28,9 @@ RUN_TIME = "2026-07-01T02:00:00+00:00"
 SPLIT, LATE = pd.Timestamp("2026-03-01", tz="UTC"), pd.Timestamp("2026-05-01", tz="UTC")
 
 
+ALL_FEATURES = "income_v2"  # the feature service with every feature of every view
+
+
 def _own_store(tmp_path_factory, name: str, db: int):
     root = tmp_path_factory.mktemp(name)
     mp = pytest.MonkeyPatch()
@@ -156,6 +159,7 @@ def _oracle(records: pd.DataFrame, user: int, t: pd.Timestamp) -> dict:
         job_changes_365d=int(job_change[window].sum()),
         marital_changes_365d=int(marital_change[window].sum()),
         hours_per_week_mean_365d=mine.loc[window, "hours_per_week"].mean() if window.any() else None,
+        records_total=len(mine),
     )
     return expected
 
@@ -186,7 +190,7 @@ def daily_runs(pipeline_env, tmp_path_factory):
 
 def test_features_are_true_when_read_offline_online_and_in_batch(daily_runs):
     from income.data import batches
-    from income.features.feature_store import FEATURE_SERVICE, get_store
+    from income.features.feature_store import get_store
     from income.features.point_in_time import point_in_time_features
     from income.inference.batch_features import features_as_of
     from income.training.fingerprint import fingerprint
@@ -213,7 +217,8 @@ def test_features_are_true_when_read_offline_online_and_in_batch(daily_runs):
                 TIMESTAMP: as_of - pd.to_timedelta(rng.integers(0, 800 * 24 * 3600, 150), unit="s"),
             }
         ).drop_duplicates([ENTITY_KEY, TIMESTAMP])
-        joined = point_in_time_features(store, sample, engine="asof")
+        # income_v2: every feature of every view (income_v1 reads the same rows, fewer columns).
+        joined = point_in_time_features(store, sample, engine="asof", service_name=ALL_FEATURES)
         for row in joined.itertuples(index=False):
             row = row._asdict()
             truth = _oracle(records, row[ENTITY_KEY], row[TIMESTAMP])
@@ -224,10 +229,12 @@ def test_features_are_true_when_read_offline_online_and_in_batch(daily_runs):
             checked += 1
 
         # Online after the run, batch scoring as of the run, and the join at as_of: one answer.
-        at_as_of = features_as_of(store, pd.DataFrame({ENTITY_KEY: users}), as_of).set_index(ENTITY_KEY)
+        at_as_of = features_as_of(
+            store, pd.DataFrame({ENTITY_KEY: users}), as_of, service_name=ALL_FEATURES
+        ).set_index(ENTITY_KEY)
         online = (
             store.get_online_features(
-                features=store.get_feature_service(FEATURE_SERVICE),
+                features=store.get_feature_service(ALL_FEATURES),
                 entity_rows=[{ENTITY_KEY: int(u)} for u in users],
             )
             .to_df()

@@ -171,15 +171,23 @@ def test_a_mistyped_column_is_fatal_and_explained():
 
 
 def test_too_many_bad_rows_is_fatal_with_share_threshold_and_top_reasons():
-    raw = records({}, {"age": 300}, {"age": 300, "sex": "X"}, {})
+    raw = records(*([{}] * 10 + [{"age": 300}] * 5 + [{"age": 300, "sex": "X"}] * 5))
 
     with pytest.raises(InvalidInputError) as error:
         validate_records(raw, "survey.csv", max_invalid_share=0.25)
 
     assert str(error.value) == (
-        "survey.csv: 50.00% of 4 rows are invalid, more than the allowed 25.00%; "
-        "top reasons: age out of range [16, 100] (2); sex not in domain (1)"
+        "survey.csv: 50.00% of 20 rows are invalid, more than the allowed 25.00%; "
+        "top reasons: age out of range [16, 100] (10); sex not in domain (5)"
     )
+
+
+def test_a_batch_too_small_to_judge_is_not_fatal_and_its_bad_rows_are_quarantined():
+    raw = records({}, {"age": 300}, {})  # one bad row in three: a daily batch, not a broken input
+
+    result = validate_records(raw, "day.csv", max_invalid_share=0.05)
+
+    assert (len(result.valid), len(result.quarantine)) == (2, 1)
 
 
 def test_summary_renders_as_html_table():
