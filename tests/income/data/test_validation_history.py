@@ -8,6 +8,7 @@ import pytest
 from income.data.schema import RAW_COLUMNS
 from income.data.validation import (
     LABEL_ONLY_COLUMNS,
+    MIN_ROWS_FOR_SHARE,
     InvalidInputError,
     is_labels_only,
     validate_labels,
@@ -97,10 +98,11 @@ def test_income_rules_on_reingest():
 
 
 def test_history_conflicts_count_towards_the_invalid_share():
-    history = validate_records(records({}, {}), "a").valid
+    rows = MIN_ROWS_FOR_SHARE  # a batch large enough to be judged by its share
+    history = validate_records(records(*[{}] * rows), "a").valid
 
-    with pytest.raises(InvalidInputError, match="100.00% of 2 rows are invalid"):
-        validate_records(records({"age": 41}, {"age": 42}), "later", history=history)
+    with pytest.raises(InvalidInputError, match=f"100.00% of {rows} rows are invalid"):
+        validate_records(records(*[{"age": 41}] * rows), "later", history=history)
 
 
 def test_summary_shows_already_ingested_rows():
