@@ -33,11 +33,12 @@ down: ## Stop the local services.
 status:
 	@$(PY) -m income.platform.valkey_server status
 
-demo: up ## The whole system on synthetic data: features -> training -> batch scoring -> a live prediction.
+demo: up ## The whole system on synthetic data: features -> training -> batch scoring -> a live prediction -> monitoring.
 	@$(RUN) $(VENV)/bin/pyflyte run workflows/feature_pipeline.py feature_pipeline
 	@$(RUN) $(VENV)/bin/pyflyte run workflows/training_pipeline.py training_pipeline
 	@$(RUN) $(VENV)/bin/pyflyte run workflows/batch_scoring.py batch_scoring
 	@$(RUN) $(PY) -m serving.demo
+	@$(RUN) $(VENV)/bin/pyflyte run workflows/monitoring.py monitoring
 	@$(RUN) $(PY) -m income.summary
 	@$(RUN) $(PY) -m income.overview
 
