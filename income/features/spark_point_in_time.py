@@ -19,6 +19,11 @@ wins is unspecified (as with DuckDB's ASOF JOIN); the feature pipeline writes on
 Output columns: the keys, event_timestamp, the carried columns, then the features in the
 service's order, typed from Feast (Int64/Int32 -> bigint, Float64/Float32 -> double, else
 string). Row order is unspecified: `point_in_time_features` sorts its pandas result.
+
+Batch scoring's entity rows all share one time: `spark_point_in_time_at` finds the same rows
+with an aggregation instead (no sort). Measured 2026-12-05 on 2 cores under load 3-4: a 1M-label
+training set written by Spark in 29.2 s (+12.5 s session) against 6.2 s for the DuckDB `asof`
+plan (benchmarks.training_set); 1M users scored end to end, see income.inference.batch_scoring.
 """
 
 from __future__ import annotations
