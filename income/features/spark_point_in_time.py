@@ -36,14 +36,9 @@ import pandas as pd
 from income.data.schema import TIMESTAMP
 from income.features.point_in_time import SPARK_ASOF, ViewLookup, arrow_to_pandas, feature_types, plan_lookups
 
-SPARK_TYPES = {"Int64": "bigint", "Int32": "bigint", "Float64": "double", "Float32": "double"}
+_SPARK_TYPES = {"Int64": "bigint", "Int32": "bigint", "Float64": "double", "Float32": "double"}
 # Internal column names of the union; prefixed so that no carried column can clash with them.
 _TIME, _ENTITY_ROW = "__pit_time", "__pit_entity_row"
-
-
-def spark_type(feast_type: str) -> str:
-    """The Spark SQL type a feature of this Feast type has in the lookup's output."""
-    return SPARK_TYPES.get(feast_type, "string")
 
 
 def spark_point_in_time(spark, store, entity_rows, feature_set=None):
@@ -134,7 +129,8 @@ def _shared_keys(lookups: list[ViewLookup]) -> list[str]:
 
 
 def _spark_types(store) -> dict[str, str]:
-    return {name: spark_type(feast_type) for name, feast_type in feature_types(store).items()}
+    """Feature name -> the Spark SQL type it has in the output (from its Feast type)."""
+    return {name: _SPARK_TYPES.get(feast_type, "string") for name, feast_type in feature_types(store).items()}
 
 
 def _view_rows(spark, lookup: ViewLookup, column: str, keys: list[str], types: dict[str, str]):
