@@ -35,6 +35,14 @@ machine (load 1.3); the file and Spark rows from an earlier run with other jobs 
 All returned 1M rows with the same content hash. With the project's 4g driver, Feast's
 Spark store ran out of heap collecting the 1M-row result (toPandas).
 
+`spark_asof` in the same benchmark on 2026-12-05 (`--kinds handwritten,asof,spark_asof_parquet,spark_asof
+--spark-driver-memory 4g`; load 3-4 from another engineer's tests, so every figure is slower
+than the table's): hand-written 2.05 s, `asof` 6.21 s (2,146 MiB), `spark_asof` with labels read
+and the set written by Spark 29.2 s (+12.5 s session; Python 641 MiB, of which the benchmark's
+own pandas labels, + JVM 2,369 MiB), `spark_asof` collected as pandas 24.6 s (Python 1,245 +
+JVM 4,344 MiB). Same content hash. On two cores Spark is 4-5x the DuckDB plan: it is there for
+sets that outgrow one process, not for speed here (10M labels not measured).
+
 Default (DEFAULT_JOIN_ENGINE, overridden by INCOME_TRAINING_ENGINE when a caller names no
 engine): `asof`. It is the only engine that is both at least 5x faster than Feast's file
 store (over 200x) and within 1.5x of the hand-written ASOF JOIN; it reads Feast's registry

@@ -7,6 +7,16 @@ it): resolve the model version (income.inference.model_version) and check its fe
 contract (income.inference.contract), take the population (income.inference.population)
 and its features as of one time (income.inference.batch_features), then `score_and_write`
 here; the partition layout is income.inference.predictions'.
+
+Measured end to end (`python -m benchmarks.batch_scoring_workflow --users 1000000 --repeat 2`,
+2026-12-05, 2 cores, 24 GiB): `pyflyte run ... batch_scoring` 74.3 s against 28.7 s for one
+plain process (DuckDB join + `inplace_predict`), 2.59x where the goal was 1.5x; warm, the
+workflow took 30.7 s, of which this module's Spark plan (population, join, filter, scoring,
+writes) 22.0 s (40.9 s cold). The driver of `score_batch` peaked at 428 MiB (it holds no
+rows), the local JVM (driver + executors) at 2.3 GB. At 10M users (`--users 10000000
+--repeat 1 --no-single`): the command 478.6 s (6.4x, with another process busy), a cold run
+273.5 s, the Spark plan 213.8 s; the driver still 427 MiB, the local JVM 4.7 GB (its 4g heap
+used to the cap). README, Performance, has the tables.
 """
 
 from __future__ import annotations
