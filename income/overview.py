@@ -50,6 +50,10 @@ def _outcome(run: dict) -> str:
     if run["kind"] == "training_pipeline":
         verdict = "promoted to champion" if run.get("promoted") else "not promoted"
         return f"registered {run.get('model_name', MODEL_NAME)} v{run.get('model_version')}, {verdict}"
+    if run["kind"] == "monitoring":
+        alerts = run.get("alerts", [])
+        found = f"{len(alerts)} alert(s): " + "; ".join(alerts) if alerts else "no alert"
+        return f"champion v{run.get('champion')} checked against its training reference: {found}"
     verdict = "drift" if run.get("drifted") else "no drift"
     rows = int(run.get("rows", 0))
     return f"{rows:,} predictions as of {run.get('as_of')} by v{run.get('model_version')}: {verdict}"
@@ -58,7 +62,7 @@ def _outcome(run: dict) -> str:
 def pipelines_section(records: list[dict], unfinished_training: dict | None) -> h.Markup:
     """The latest recorded run of each pipeline; a training run that never reached registration."""
     rows = []
-    for kind in ("feature_pipeline", "training_pipeline", "batch_scoring"):
+    for kind in ("feature_pipeline", "training_pipeline", "batch_scoring", "monitoring"):
         runs = [r for r in records if r["kind"] == kind]
         if runs:
             latest = runs[-1]

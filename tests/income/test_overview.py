@@ -38,7 +38,7 @@ def test_the_overview_shows_runs_models_drift_and_every_report(pages, training_r
     index, lineage_page = pages
     html = index.read_text()
     assert index.name == "index.html" and lineage_page.exists()
-    for pipeline in ("feature_pipeline", "training_pipeline", "batch_scoring"):
+    for pipeline in ("feature_pipeline", "training_pipeline", "batch_scoring", "monitoring"):
         assert f"<td>{pipeline}</td>" in html
     version = training_run.decision.model_version
     assert f"registered income-classifier v{version}, promoted to champion" in html
