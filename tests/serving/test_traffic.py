@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -22,6 +19,7 @@ from income.training.model import FEATURES, fit
 from serving.app import create_app
 from serving.settings import ServeSettings
 from serving.traffic import in_challenger_arm
+from tests.serving.service_process import service_process
 
 pytestmark = pytest.mark.integration
 
@@ -196,34 +194,11 @@ def test_metrics_count_the_requests_sent(seats, users):
         assert metrics[("income_feature_age_seconds_sum", (("view", view),))] > 0
 
 
-def _healthy(base: str, server: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"the service did not become healthy on {base}")
-
-
 def test_every_200_is_in_the_log_after_kill_9_under_load(seats, users, valkey_server, empty_log):
-    from income.platform.valkey_server import free_port
-
-    port = free_port()
-    env = {
-        **os.environ,
-        "INCOME_SERVE_PORT": str(port),
-        "INCOME_SERVE_MODEL": MODEL,
-        "INCOME_SERVE_CHALLENGER_MODE": "shadow",
-    }
-    server = subprocess.Popen([sys.executable, "-m", "serving"], env=env, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
     ok: list[str] = []
     stop = threading.Event()
 
-    def load(offset: int) -> None:
+    def load(base: str, offset: int) -> None:
         with httpx.Client(base_url=base, timeout=5) as http:
             i = offset
             while not stop.is_set():
@@ -236,19 +211,18 @@ def test_every_200_is_in_the_log_after_kill_9_under_load(seats, users, valkey_se
                     ok.append(answer.json()["request_id"])
                 i += 4
 
-    try:
-        _healthy(base, server)
-        threads = [threading.Thread(target=load, args=(k,)) for k in range(4)]
-        for thread in threads:
-            thread.start()
-        while len(ok) < 300:
-            time.sleep(0.05)
-        server.send_signal(signal.SIGKILL)  # mid-flight: no shutdown, no flush
-        server.wait(timeout=10)
-    finally:
-        stop.set()
-        if server.poll() is None:
-            server.kill()
+    settings = {"INCOME_SERVE_MODEL": MODEL, "INCOME_SERVE_CHALLENGER_MODE": "shadow"}
+    with service_process(**settings) as (base, server):
+        threads = [threading.Thread(target=load, args=(base, k)) for k in range(4)]
+        try:
+            for thread in threads:
+                thread.start()
+            while len(ok) < 300:
+                time.sleep(0.05)
+            server.send_signal(signal.SIGKILL)  # mid-flight: no shutdown, no flush
+            server.wait(timeout=10)
+        finally:
+            stop.set()
     for thread in threads:
         thread.join(timeout=10)
     drain(valkey_server.settings.client(), empty_log)

@@ -3,9 +3,6 @@ button, the red button, with the service answering 200 throughout."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -22,6 +19,7 @@ from income.monitoring.prediction_log import read_log
 from income.platform.settings import offline_store_uri
 from income.training.model import fit
 from income.training.registry import seats
+from tests.serving.service_process import service_process
 
 pytestmark = pytest.mark.integration
 
@@ -101,33 +99,14 @@ class Traffic:
 
 @contextmanager
 def service(mode: str):
-    from income.platform.valkey_server import free_port
-
-    port = free_port()
-    env = {
-        **os.environ,
-        "INCOME_SERVE_PORT": str(port),
+    settings = {
         "INCOME_SERVE_MODEL": MODEL,
         "INCOME_SERVE_CHALLENGER_MODE": mode,
         "INCOME_SERVE_AB_SHARE": "0.5",
         "INCOME_SERVE_RELOAD_SECONDS": str(RELOAD_SECONDS),
     }
-    server = subprocess.Popen([sys.executable, "-m", "serving"], env=env, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "the service did not start"
-            time.sleep(0.3)
+    with service_process(**settings) as (base, _):
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _scoreable(base: str, users: list[int]) -> list[int]:
