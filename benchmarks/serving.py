@@ -2,14 +2,20 @@
 
     make demo        # once: features in Valkey, Feast registry, a champion in MLflow (.runtime/)
     python -m benchmarks.serving --rate 200 --rate 400 --rate 800 --seconds 60
+    # throughput: a worker per core for both servers, everything on (log, metrics, shadow)
+    python -m benchmarks.serving --rate 1000 --workers 2 --feast-workers 2 \
+        --target predict_shadow --target feast_serve
 
 Reuses `.runtime/` (run through `make bench` or after `set -a; . .runtime/env; set +a`).
-Starts, on free loopback ports, the service (`python -m serving`, one uvicorn process) and
-Feast's feature server in its tuned configuration (`feast serve --no-access-log
---max-requests 10000000`, one worker: with its defaults it recycles the worker every ~1000
-requests and each restart stalls requests for seconds, see DESIGN.md) as their own
-processes; this process is the load generator. Both servers stay up for the whole run.
-`--feast-workers 2` gives feast serve a second worker process (ours runs one process).
+Starts, on free loopback ports, the service (`python -m serving`, --workers uvicorn worker
+processes, one by default) and Feast's feature server in its tuned configuration (`feast
+serve --no-access-log --max-requests 10000000`: with its defaults it recycles the worker
+every ~1000 requests and each restart stalls requests for seconds, see DESIGN.md;
+--feast-workers processes) as their own processes; this process is the load generator. The
+servers stay up for the whole run. The generator keeps --connections keep-alive connections
+per target and uses them in turn, so that a server's workers share the load as they would
+behind a load balancer. For each measurement, the server's CPU per request (its processes'
+user + system time over the requests) is noted beside the latencies.
 
 Each target is measured ALONE: one target at a time, at one rate at a time, so that on a
 2-core machine the targets do not compete for the CPU (an earlier version interleaved the
@@ -51,6 +57,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -125,7 +132,14 @@ class HttpPool:
 
         parts = urlsplit(url)
         self.host, self.port, self.path = parts.hostname, parts.port, parts.path
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        # Oldest idle connection first: every open connection carries its share, as behind a
+        # load balancer, and with several server workers each one's connections are used.
+        self.idle: deque[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = deque()
+
+    async def connect(self, count: int) -> None:
+        """Open up to `count` idle connections ahead (the server spreads them over its workers)."""
+        while len(self.idle) < count:
+            self.idle.append(await asyncio.open_connection(self.host, self.port))
 
     async def post_json(self, body: dict) -> tuple[int, dict]:
         payload = json.dumps(body).encode()
@@ -139,7 +153,7 @@ class HttpPool:
         while True:
             reused = bool(self.idle)
             reader, writer = (
-                self.idle.pop() if reused else await asyncio.open_connection(self.host, self.port)
+                self.idle.popleft() if reused else await asyncio.open_connection(self.host, self.port)
             )
             try:
                 writer.write(head + payload)
@@ -217,14 +231,34 @@ async def open_loop(call: Call, users: list[int], rate: float, seconds: float, t
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds so far of a process and its live descendants (a server's workers)."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in (root, *root.children(recursive=True)):
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 async def measure(
-    users: list[int], args: argparse.Namespace, urls: dict[str, str], tracked: list[int]
+    users: list[int],
+    args: argparse.Namespace,
+    urls: dict[str, str],
+    tracked: list[int],
+    servers: dict[str, int],
 ) -> list[dict]:
     """Every (rate, target) alone, in turn: rates in the order given, targets in TARGETS order.
 
     A measurement during which other processes kept more than --max-other-cores busy is
     repeated, up to --attempts times; the quietest attempt is reported, all are kept in JSON.
     `tracked`: processes outside this one's tree whose CPU is the benchmark's (Valkey).
+    `servers`: target -> pid of the server process answering it, whose CPU per request is noted.
     """
     import valkey.asyncio
     from feast.infra.online_stores.helpers import _redis_key
@@ -241,6 +275,8 @@ async def measure(
     settings = ValkeySettings.from_env()
     kv = valkey.asyncio.Valkey(host=settings.host, port=settings.port, password=settings.password or None)
     http = {target: HttpPool(url) for target, url in urls.items()}
+    for pool in http.values():
+        await pool.connect(args.connections)
 
     def predict_on(target: str) -> Call:
         async def predict(user: int) -> bool:
@@ -274,8 +310,13 @@ async def measure(
                     await open_loop(calls[target], users, rate, args.warmup, args.timeout)
                 load = load_average()
                 print(f"  {target} at {rate:g}/s for {args.seconds:g} s (load {load[0]}) ...", flush=True)
+                server = servers.get(target)
+                server_cpu = cpu_seconds(server) if server else 0.0
                 with OtherCpu(tracked, poll=None) as others:
                     result = await open_loop(calls[target], users, rate, args.seconds, args.timeout)
+                if server:
+                    per_request = (cpu_seconds(server) - server_cpu) / result["requests"]
+                    result["server_cpu_us_per_request"] = round(per_request * 1e6)
                 attempts.append(
                     {
                         **result,
@@ -345,7 +386,12 @@ async def bench(args: argparse.Namespace, folder: Path) -> list[dict]:
     for target in services:
         port = free_port()
         logs[target] = folder / f"{target}.log"
-        settings = {"INCOME_SERVE_HOST": "127.0.0.1", "INCOME_SERVE_PORT": str(port), **SERVICE_ENV[target]}
+        settings = {
+            "INCOME_SERVE_HOST": "127.0.0.1",
+            "INCOME_SERVE_PORT": str(port),
+            "INCOME_SERVE_WORKERS": str(args.workers),
+            **SERVICE_ENV[target],
+        }
         processes[target] = start(
             [sys.executable, "-m", "serving"], Path.cwd(), {**env, **settings}, logs[target]
         )
@@ -367,7 +413,8 @@ async def bench(args: argparse.Namespace, folder: Path) -> list[dict]:
         print(f"{len(users)} known users; " + ", ".join(f"{t} on {u}" for t, u in urls.items()), flush=True)
         endpoints = {t: f"{u}/predict" for t, u in urls.items() if t in SERVICE_ENV}
         endpoints["feast_serve"] = f"{urls['feast_serve']}/get-online-features"
-        return await measure(users, args, endpoints, valkey_pid())
+        servers = {target: process.pid for target, process in processes.items()}
+        return await measure(users, args, endpoints, valkey_pid(), servers)
     finally:
         for process in processes.values():
             process.terminate()
@@ -387,14 +434,15 @@ def ratio(a: float | None, b: float | None) -> str:
 def markdown(results: list[dict], rates: list[float]) -> str:
     lines = [
         "| rate (req/s) | target | requests | errors | p50 (ms) | p99 (ms) | max (ms) | sent rate "
-        "| load before | other processes (cores) | attempts |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| server CPU per request (µs) | load before | other processes (cores) | attempts |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         lines.append(
             f"| {r['rate']:g} | {LABELS[r['target']]} | {r['requests']:,} | {r['errors']} | {r['p50_ms']} "
-            f"| {r['p99_ms']} | {r['max_ms']} | {r['sent_rate']:g} | {r['load_average_before'][0]} "
-            f"| {r['other_cores']} | {len(r['attempts'])} |"
+            f"| {r['p99_ms']} | {r['max_ms']} | {r['sent_rate']:g} "
+            f"| {r.get('server_cpu_us_per_request', '')} "
+            f"| {r['load_average_before'][0]} | {r['other_cores']} | {len(r['attempts'])} |"
         )
     by = {(r["rate"], r["target"]): r for r in results}
     for peer in ("predict_shadow", "predict_nolog"):
@@ -430,8 +478,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3, help="seconds of load before each, not counted")
     parser.add_argument("--pause", type=float, default=3, help="idle seconds between two measurements")
     parser.add_argument("--target", action="append", choices=TARGETS, help="repeat to pick; default: all")
+    parser.add_argument("--workers", type=int, default=1, help="our service's worker processes")
+    parser.add_argument("--feast-workers", type=int, default=1, help="feast serve's worker processes")
     parser.add_argument(
-        "--feast-workers", type=int, default=1, help="feast serve's worker processes (ours runs one process)"
+        "--connections", type=int, default=16, help="keep-alive connections per target, used in turn"
     )
     parser.add_argument("--users", type=int, default=1000, help="distinct random known users")
     parser.add_argument(
@@ -465,6 +515,8 @@ def main() -> None:
     command = f"python -m benchmarks.serving {rates} --seconds {args.seconds:g}"
     if args.target != list(TARGETS):
         command += "".join(f" --target {t}" for t in args.target)
+    if args.workers != 1:
+        command += f" --workers {args.workers}"
     if args.feast_workers != 1:
         command += f" --feast-workers {args.feast_workers}"
     print(

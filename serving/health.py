@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import valkey.asyncio
 
 from income.platform.settings import ValkeySettings
-from serving.schemas import HealthResponse, ModelStatus, TrafficStatus, ValkeyStatus
+from serving.schemas import FeaturesStatus, HealthResponse, ModelStatus, TrafficStatus, ValkeyStatus
 from serving.served_model import ServedModel
 from serving.service import Service
 
@@ -46,7 +47,9 @@ async def health_report(service: Service) -> HealthResponse:
         model=model_status(service.champion),
         challenger=model_status(service.challenger) if service.challenger else None,
         traffic=traffic,
+        features=FeaturesStatus(reader=service.features.reader, note=service.features.reader_note),
         valkey=valkey_status,
+        process_id=os.getpid(),
     )
 
 

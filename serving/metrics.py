@@ -11,13 +11,30 @@
 
 `route` is the route's path template (`/predict`), or `unmatched` for paths the app does not
 serve, so that label values stay few whatever clients send.
+
+With several worker processes (INCOME_SERVE_WORKERS, serving.__main__), a scrape reaches
+one worker but must count them all: prometheus-client's multiprocess mode. `python -m
+serving` then makes a new empty directory, names it in prometheus-client's variables before
+the workers start (each worker's values live in files there) and in WORKERS_DIR, and
+/metrics adds up the files (MultiProcessCollector). Only counters and histograms are used:
+they add up across workers without a per-metric mode.
+
+WORKERS_DIR, not prometheus-client's own variable, says whether to add up: importing Feast
+sets that one in every process (feast.metrics makes itself a directory), whatever the
+number of workers.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+WORKERS_DIR = "INCOME_SERVE_METRICS_DIR"  # set by `python -m serving` for several workers
+# prometheus-client's variables: where values go (older name, which Feast reads) and are collected from
+MULTIPROC_DIRS = ("PROMETHEUS_MULTIPROCESS_DIR", "PROMETHEUS_MULTIPROC_DIR")
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 PROBABILITY_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
@@ -61,7 +78,13 @@ class ServiceMetrics:
         )
 
     def exposition(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """Every worker's values when several share WORKERS_DIR, else this process's."""
+        folder = os.environ.get(WORKERS_DIR)
+        if not folder:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=folder)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 class MetricsMiddleware:

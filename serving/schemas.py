@@ -119,6 +119,13 @@ class TrafficStatus(BaseModel):
     prediction_log: bool
 
 
+class FeaturesStatus(BaseModel):
+    reader: Literal["direct", "feast"] = Field(
+        description="direct: one HMGET per user; feast: Feast's SDK (see serving.online_features)"
+    )
+    note: str | None = Field(None, description="Why Feast's SDK reads, when the direct reader was wanted.")
+
+
 class HealthResponse(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -145,4 +152,8 @@ class HealthResponse(BaseModel):
     model: ModelStatus
     challenger: ModelStatus | None = Field(None, description="Followed when the traffic mode is not off.")
     traffic: TrafficStatus | None = None
+    features: FeaturesStatus | None = None
     valkey: ValkeyStatus
+    process_id: int | None = Field(
+        None, description="The worker process that answered (INCOME_SERVE_WORKERS)."
+    )

@@ -38,7 +38,7 @@ class Service:
     async def open(cls, settings: ServeSettings, metrics: ServiceMetrics) -> Service:
         valkey = settings.valkey or ValkeySettings.from_env()
         configure()
-        features = await OnlineFeatures.open(valkey, settings.valkey_timeout_seconds)
+        features = await OnlineFeatures.open(valkey, settings.valkey_timeout_seconds, settings.feature_reader)
         champion = ServedModel(settings, features.store)
         challenger = None
         if settings.challenger_mode != OFF:
@@ -70,3 +70,4 @@ class Service:
             watcher.cancel()
         if self.log is not None:
             await self.log.close()
+        await self.features.close()

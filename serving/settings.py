@@ -16,6 +16,8 @@
 | INCOME_SERVE_AB_SHARE | 0.1 | in `ab` mode, the share of users the challenger answers |
 | INCOME_SERVE_CHALLENGER_ALIAS | challenger | the alias of the model in the challenger's seat |
 | INCOME_SERVE_PREDICTION_LOG | 1 | 0: no prediction log (income.monitoring.prediction_log) |
+| INCOME_SERVE_FEATURE_READER | direct | direct or feast: how features are read (serving.online_features) |
+| INCOME_SERVE_WORKERS | 1 | uvicorn worker processes (`python -m serving`); `make serve` runs one per core |
 | VALKEY_* / MLFLOW_TRACKING_URI / FEAST_REGISTRY_PATH | see README | the services |
 """
 
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from income.platform.settings import ValkeySettings, load_runtime_env
 from income.platform.tracking import MODEL_NAME
 from income.training.registry import CHALLENGER, CHAMPION
+from serving.online_features import DIRECT, READERS
 from serving.traffic import MODES, OFF
 
 
@@ -49,6 +52,8 @@ class ServeSettings:
     ab_share: float = 0.1
     challenger_alias: str = CHALLENGER
     prediction_log: bool = True
+    feature_reader: str = DIRECT
+    workers: int = 1
     valkey: ValkeySettings | None = None  # None: ValkeySettings.from_env() at startup
 
     @classmethod
@@ -69,6 +74,8 @@ class ServeSettings:
             ab_share=float(env.get("INCOME_SERVE_AB_SHARE", cls.ab_share)),
             challenger_alias=env.get("INCOME_SERVE_CHALLENGER_ALIAS", cls.challenger_alias),
             prediction_log=_flag(env.get("INCOME_SERVE_PREDICTION_LOG", "1")),
+            feature_reader=env.get("INCOME_SERVE_FEATURE_READER", cls.feature_reader).strip().lower(),
+            workers=int(env.get("INCOME_SERVE_WORKERS", cls.workers)),
         )
 
     def __post_init__(self) -> None:
@@ -76,5 +83,11 @@ class ServeSettings:
             raise ValueError(
                 f"INCOME_SERVE_CHALLENGER_MODE={self.challenger_mode!r}: expected one of {', '.join(MODES)}"
             )
+        if self.feature_reader not in READERS:
+            raise ValueError(
+                f"INCOME_SERVE_FEATURE_READER={self.feature_reader!r}: expected one of {', '.join(READERS)}"
+            )
+        if self.workers < 1:
+            raise ValueError(f"INCOME_SERVE_WORKERS={self.workers}: expected at least 1")
         if not 0.0 <= self.ab_share <= 1.0:
             raise ValueError(f"INCOME_SERVE_AB_SHARE={self.ab_share}: expected a share between 0 and 1")

@@ -4,9 +4,10 @@ The registered pyfunc (income.training.model.IncomeClassifier) runs a scikit-lea
 on a pandas frame; for one user that costs milliseconds of pandas and validation overhead,
 far more than the online read. `LookupScorer` compiles the fitted transformer into lookups:
 per categorical feature a value -> one-hot column map, per numeric feature its imputation
-median and scaling, and feeds the estimator the same float64 matrix. It then checks itself
-against the transformer on probe rows (every known category, None, unseen values, missing
-and extreme numbers) and falls back to the transformer when anything differs or the
+median and scaling, and feeds the estimator the same float64 matrix (an XGBoost model's
+booster directly, without the scikit-learn wrapper's per-call checks). It then checks itself
+against the transformer and the estimator on probe rows (every known category, None, unseen
+values, missing and extreme numbers) and falls back to them when anything differs or the
 preprocessor is not of the expected shape, so the output never depends on the shortcut.
 """
 
@@ -97,12 +98,14 @@ class LookupScorer:
         elif hasattr(model.estimator, "n_jobs"):
             model.estimator.set_params(n_jobs=1)
         self.compiled: _Compiled | None = None
+        self._positive = self._estimator_positive
         try:
             compiled = _Compiled(model.preprocessor)
             probe = _probe_columns(compiled)
             expected = model.preprocessor.transform(as_model_input(pd.DataFrame(probe), model.features))
             if np.array_equal(compiled.transform(probe), expected):
                 self.compiled = compiled
+                self._positive = self._booster_or_estimator(expected)
             else:
                 log.warning("compiled preprocessing differs from the model's: using the model's")
         except Exception as exc:  # noqa: BLE001 - any surprise: score the slow, certain way
@@ -113,11 +116,40 @@ class LookupScorer:
         """False when it fell back to the model's own preprocessing (same output, slower)."""
         return self.compiled is not None
 
+    @property
+    def calls_booster(self) -> bool:
+        """True when an XGBoost model's booster is called directly (same scores, less overhead)."""
+        return self._positive != self._estimator_positive
+
     def predict(self, columns: Mapping[str, Sequence]) -> np.ndarray:
         if self.compiled is None:
             return self.model.predict_proba(pd.DataFrame({f: columns[f] for f in self.model.features}))
-        scores = self.model.estimator.predict_proba(self.compiled.transform(columns))[:, 1]
-        return self.model.calibrate(scores)
+        return self.model.calibrate(self._positive(self.compiled.transform(columns)))
+
+    def _estimator_positive(self, matrix: np.ndarray) -> np.ndarray:
+        return self.model.estimator.predict_proba(matrix)[:, 1]
+
+    def _booster_or_estimator(self, probe: np.ndarray):
+        """XGBoost's booster called directly when it gives predict_proba's exact scores on the probe
+        rows: the scikit-learn wrapper's checks cost as much as the trees for one row."""
+        if self.model.family != "xgboost":
+            return self._estimator_positive
+        estimator = self.model.estimator
+        best = getattr(estimator, "best_iteration", None)
+        rounds = (0, best + 1) if best is not None else (0, 0)  # (0, 0): every tree
+        booster = estimator.get_booster()
+
+        def positive(matrix: np.ndarray) -> np.ndarray:
+            return booster.inplace_predict(matrix, iteration_range=rounds, validate_features=False)
+
+        try:
+            if np.array_equal(positive(probe), self._estimator_positive(probe)):
+                return positive
+        except Exception as exc:  # noqa: BLE001 - the wrapper is the reference
+            log.warning("booster not called directly (%s): through the estimator", exc)
+            return self._estimator_positive
+        log.warning("booster scores differ from the estimator's: through the estimator")
+        return self._estimator_positive
 
 
 def _probe_columns(compiled: _Compiled) -> dict[str, list]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from income.training.model import FEATURES, fit
 from serving.app import create_app
+from serving.online_features import OnlineFeatures
 from serving.schemas import MAX_USERS
 from serving.settings import ServeSettings
 from tests.conftest import CHAMPION_THRESHOLD
@@ -130,6 +132,31 @@ def partial_user(valkey_server, online):
     client.delete(key)
 
 
+def test_the_direct_reader_reads_what_feasts_sdk_reads(valkey_server, online, partial_user):
+    """Every feature service, users with every view, one view only (partial_user) and none."""
+    users = [*online.user_id.astype(int).tolist()[:200], partial_user, UNKNOWN]
+
+    async def read_both() -> tuple[str, dict, dict]:
+        settings = valkey_server.settings
+        direct = await OnlineFeatures.open(settings, timeout=0.5, reader="direct")
+        feast = await OnlineFeatures.open(settings, timeout=0.5, reader="feast")
+        try:
+            names = sorted(direct.services)
+            rows = [({n: await r.read(users, n) for n in names}) for r in (direct, feast)]
+            return direct.reader, *rows
+        finally:
+            await direct.close()
+            await feast.close()
+
+    reader, direct_rows, feast_rows = asyncio.run(read_both())
+    assert reader == "direct"  # its startup check against Feast's SDK passed
+    assert set(direct_rows) >= {"income_v1", "income_v2"}
+    assert direct_rows == feast_rows
+    partial = direct_rows["income_v1"].timestamps
+    assert partial["demographic"][-2] is not None and partial["occupation"][-2] is None
+    assert all(stamps[-1] is None for stamps in partial.values())
+
+
 def test_a_user_missing_a_view_online_is_404_as_batch_scoring_leaves_them_unscored(
     client, online, partial_user
 ):
@@ -213,6 +240,7 @@ def test_health_names_the_model_and_valkey(client, champion):
         True,
     )
     assert body["valkey"]["ok"] is True
+    assert body["features"] == {"reader": "direct", "note": None}
 
 
 def test_valkey_down_is_503_and_the_service_recovers_by_itself(client, valkey_server, online):

@@ -161,37 +161,46 @@ def _samples(text: str) -> dict[tuple, float]:
     return found
 
 
-def test_metrics_count_the_requests_sent(seats, users):
+def test_metrics_count_the_requests_sent_to_every_worker(seats, users):
+    """Two worker processes; a scrape reaches one, and counts what both answered."""
     champion, _ = seats
     known = int(users.user_id.iloc[0])
-    with _client("off") as client:
+    settings = {"INCOME_SERVE_MODEL": MODEL, "INCOME_SERVE_WORKERS": "2"}
+    with service_process(**settings) as (base, _):
+        before = _samples(httpx.get(f"{base}/metrics").text)
+        workers, health_calls = set(), 0
+        while len(workers) < 2 and health_calls < 200:  # a new connection each: either worker may answer
+            workers.add(httpx.get(f"{base}/health").json()["process_id"])
+            health_calls += 1
+        assert len(workers) == 2, "one worker answered every new connection"
         for _ in range(7):
-            assert client.post("/predict", json={"user_id": known}).status_code == 200
-        assert client.post("/predict", json={"user_ids": [known, 10**12]}).status_code == 404
+            assert httpx.post(f"{base}/predict", json={"user_id": known}).status_code == 200
+        assert httpx.post(f"{base}/predict", json={"user_ids": [known, 10**12]}).status_code == 404
         for _ in range(3):
-            assert client.post("/predict", json={"user_id": -1}).status_code == 422
-        assert client.get("/nowhere").status_code == 404
-        scraped = client.get("/metrics")
+            assert httpx.post(f"{base}/predict", json={"user_id": -1}).status_code == 422
+        assert httpx.get(f"{base}/nowhere").status_code == 404
+        scraped = httpx.get(f"{base}/metrics")
     assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
-    metrics = _samples(scraped.text)
+    after = _samples(scraped.text)
+
+    def increase(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
 
     def requests(route: str, status: str, method: str = "POST") -> float:
-        key = ("income_http_requests_total", (("method", method), ("route", route), ("status", status)))
-        return metrics.get(key, 0.0)
+        return increase("income_http_requests_total", method=method, route=route, status=status)
 
+    assert requests("/health", "200", "GET") == health_calls
     assert requests("/predict", "200") == 7
     assert requests("/predict", "404") == 1
     assert requests("/predict", "422") == 3
     assert requests("unmatched", "404", "GET") == 1
-    assert (
-        metrics[("income_http_request_duration_seconds_count", (("method", "POST"), ("route", "/predict")))]
-        == 11
-    )
-    assert metrics[("income_predictions_total", (("model_version", champion), ("variant", "champion")))] == 7
-    assert metrics[("income_prediction_probability_count", (("variant", "champion"),))] == 7
+    assert increase("income_http_request_duration_seconds_count", method="POST", route="/predict") == 11
+    assert increase("income_predictions_total", model_version=champion, variant="champion") == 7
+    assert increase("income_prediction_probability_count", variant="champion") == 7
     for view in ("demographic", "relationship", "occupation", "history"):
-        assert metrics[("income_feature_age_seconds_count", (("view", view),))] == 7
-        assert metrics[("income_feature_age_seconds_sum", (("view", view),))] > 0
+        assert increase("income_feature_age_seconds_count", view=view) == 7
+        assert increase("income_feature_age_seconds_sum", view=view) > 0
 
 
 def test_every_200_is_in_the_log_after_kill_9_under_load(seats, users, valkey_server, empty_log):

@@ -60,6 +60,17 @@ def test_lookups_give_the_models_exact_probabilities(family, params):
     assert np.array_equal(scorer.predict(columns), model.predict_proba(pd.DataFrame(columns)[FEATURES]))
 
 
+def test_an_xgboost_booster_is_called_directly_with_the_rounds_early_stopping_kept():
+    model = fit(
+        "xgboost", {"n_estimators": 300, "learning_rate": 0.3}, _training_set(), valid=_training_set(1)
+    )
+    assert model.estimator.best_iteration + 1 < model.estimator.get_booster().num_boosted_rounds()
+    scorer = LookupScorer(model)
+    columns = _awkward_columns()
+    assert scorer.calls_booster
+    assert np.array_equal(scorer.predict(columns), model.predict_proba(pd.DataFrame(columns)[FEATURES]))
+
+
 def test_lookups_apply_the_models_calibrator():
     from income.training.calibration import IsotonicCalibrator
 
