@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from flytekit import task
 from flytekit.types.file import FlyteFile
 
 from income.data import batches
@@ -23,7 +22,7 @@ from income.platform.settings import ValkeySettings, offline_store_uri, training
 from income.platform.settings import predictions_uri as default_predictions_uri
 from tasks.decks import show
 from tasks.execution import execution_id
-from tasks.resources import DECK_FIELDS, LONG, MEDIUM, SMALL, VALKEY_SECRET
+from tasks.resources import DECK_FIELDS, LONG, MEDIUM, SMALL, VALKEY_SECRET, task
 
 
 @dataclass(frozen=True)

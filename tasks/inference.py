@@ -9,7 +9,7 @@ from typing import NamedTuple
 import mlflow
 import numpy as np
 import pandas as pd
-from flytekit import FlyteContextManager, StructuredDataset, current_context, task
+from flytekit import FlyteContextManager, StructuredDataset, current_context
 
 from income.data.schema import ENTITY_KEY, TIMESTAMP, service_features
 from income.features.feature_store import FEATURE_SERVICE, get_store, published_feature_set
@@ -32,7 +32,7 @@ from income.training.model import kinds
 from income.training.registry import CHAMPION
 from tasks.decks import show
 from tasks.execution import execution_id
-from tasks.resources import DECK_FIELDS, LARGE, LONG, MEDIUM, spark_task
+from tasks.resources import DECK_FIELDS, LARGE, LONG, MEDIUM, spark_task, task
 
 
 @dataclass(frozen=True)

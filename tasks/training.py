@@ -9,7 +9,6 @@ from datetime import datetime
 
 import mlflow
 import pandas as pd
-from flytekit import task
 
 from income.data.schema import TIMESTAMP
 from income.features.feature_store import (
@@ -35,7 +34,7 @@ from income.training.training_set import join_training_set, save_training_set
 from income.training.trials import Splits, TrialResult, run_trial
 from tasks.decks import show
 from tasks.execution import execution_id
-from tasks.resources import DECK_FIELDS, LARGE, LONG, MEDIUM, SHORT, SMALL
+from tasks.resources import DECK_FIELDS, LARGE, LONG, MEDIUM, SHORT, SMALL, task
 
 
 @dataclass(frozen=True)
