@@ -87,7 +87,7 @@ mlflow-ui: setup ## The MLflow UI on the local tracking store (http://127.0.0.1:
 feast-ui: up ## Feast's UI on the registry (http://127.0.0.1:8888); run the feature pipeline first.
 	@$(RUN) cd feature_repo && ../$(VENV)/bin/feast ui --host 127.0.0.1 --port $${FEAST_UI_PORT:-8888}
 
-monitor: up ## Drain the prediction log, join outcomes, live metrics and the experiment: .runtime/reports/live-metrics.html
+monitor: up ## Drain the prediction log, join outcomes, live metrics and the experiment: .runtime/offline_store/reports/live-metrics.html
 	@$(RUN) $(VENV)/bin/pyflyte run workflows/monitoring.py monitoring
 
 # The green button: only when the live experiment says so; FORCE=1 REASON="..." overrides it.
@@ -120,7 +120,7 @@ package: setup ## What `register` would send, as a file (checked offline by test
 lineage: setup ## Which raw data and which features produced the current champion? (text, and an HTML graph)
 	@$(RUN) $(PY) -m income.platform.lineage champion
 
-report: setup ## The overview page: .runtime/reports/index.html (pipelines, models, drift, every report).
+report: setup ## The overview page: .runtime/offline_store/reports/index.html (pipelines, models, drift, every report).
 	@$(RUN) $(PY) -m income.overview
 
 clean: down

@@ -27,7 +27,8 @@ from sklearn.metrics import roc_auc_score
 
 from benchmarks.common import bench_dir, load_average, machine
 from income.data.schema import LABEL
-from income.platform.settings import load_runtime_env, runtime_dir
+from income.platform.files import list_files
+from income.platform.settings import load_runtime_env, training_sets_uri
 from income.training.final import refit_params
 from income.training.model import FEATURES, fit
 from income.training.search import SearchConfig, TrialSpec, ask_round, open_study, tell_round
@@ -36,15 +37,11 @@ from income.training.splits import split_by_time
 CHECKPOINTS = (16,)
 
 
-def newest_training_set() -> Path:
-    found = sorted(
-        (runtime_dir() / "training_sets").glob("*.parquet"), key=lambda p: p.stat().st_mtime, reverse=True
-    )
+def newest_training_set() -> str:
+    found = sorted(list_files(training_sets_uri(), ".parquet"), key=lambda f: f[1], reverse=True)
     if not found:
-        raise SystemExit(
-            f"no training set under {runtime_dir() / 'training_sets'}: run make demo or make adult"
-        )
-    return found[0]
+        raise SystemExit(f"no training set under {training_sets_uri()}: run make demo or make adult")
+    return found[0][0]
 
 
 def run_search(

@@ -1,4 +1,5 @@
-"""`make report`: the state of the system on one page, `.runtime/reports/index.html`.
+"""`make report`: the state of the system on one page, index.html among the reports
+(`<offline store>/reports/`, `.runtime/offline_store/reports/` locally).
 
 The latest run of each pipeline and what came of it, the champion and the challenger with
 their scores and the promotion history, the drift verdict of the last batch runs with its
@@ -19,8 +20,8 @@ import pandas as pd
 from income.inference.drift import KS_P_VALUE, KS_STATISTIC, PSI_DRIFT, PSI_MODERATE
 from income.platform import lineage
 from income.platform import report_html as h
-from income.platform.files import write_text_atomically
-from income.platform.settings import load_runtime_env, runtime_dir
+from income.platform.files import list_files, write_text_atomically
+from income.platform.settings import load_runtime_env, reports_uri
 from income.platform.tracking import MODEL_NAME, model_version_page, run_page, tracking_uri, ui_url
 
 DRIFT_RUNS = 12  # batch runs in the drift table and trend
@@ -206,7 +207,12 @@ def models_section() -> h.Markup:
     )
 
 
-def drift_history(records: list[dict]) -> pd.DataFrame:
+def _reports() -> dict[str, datetime]:
+    """The report pages by file name (they sit in one folder, beside the overview), with their time."""
+    return {uri.rsplit("/", 1)[-1]: modified for uri, modified in list_files(reports_uri(), ".html")}
+
+
+def drift_history(records: list[dict], reports: dict[str, datetime] | None = None) -> pd.DataFrame:
     """One row per recent batch run: when, which model, the verdict, its largest PSI and KS statistic
     (from its MLflow run; runs logged before KS statistics were logged have none)."""
     from mlflow import MlflowClient
@@ -215,6 +221,7 @@ def drift_history(records: list[dict]) -> pd.DataFrame:
     from income.inference.as_of import as_of_label, parse_as_of
 
     client = MlflowClient()
+    reports = _reports() if reports is None else reports
     rows = []
     for run in [r for r in records if r["kind"] == "batch_scoring"][-DRIFT_RUNS:]:
         try:
@@ -225,7 +232,7 @@ def drift_history(records: list[dict]) -> pd.DataFrame:
         worst = max(features, key=features.get, default="")
         ks = {k.removeprefix("ks."): v for k, v in metrics.items() if k.startswith("ks.")}
         worst_ks = max(ks, key=ks.get, default="")
-        report = runtime_dir() / "reports" / f"drift-{as_of_label(parse_as_of(run['as_of']))}.html"
+        report = f"drift-{as_of_label(parse_as_of(run['as_of']))}.html"
         rows.append(
             {
                 "scored": pd.Timestamp(run["at"]),
@@ -243,7 +250,7 @@ def drift_history(records: list[dict]) -> pd.DataFrame:
                 "worst_psi": features.get(worst, float("nan")),
                 "worst_ks_feature": worst_ks,
                 "worst_ks": ks.get(worst_ks, float("nan")),
-                "report": report.name if report.exists() else "",
+                "report": report if report in reports else "",
             }
         )
     return pd.DataFrame(rows)
@@ -319,11 +326,11 @@ def drift_section(history: pd.DataFrame) -> h.Markup:
     )
 
 
-def reports_section(folder: Path) -> h.Markup:
-    pages = sorted(p for p in folder.glob("*.html") if p.name != "index.html")
+def reports_section(reports: dict[str, datetime]) -> h.Markup:
     rows = [
-        (_link(p.stem, p.name), _when(pd.Timestamp(p.stat().st_mtime, unit="s", tz="UTC").isoformat()))
-        for p in pages
+        (_link(name.removesuffix(".html"), name), _when(modified.isoformat()))
+        for name, modified in sorted(reports.items())
+        if name != "index.html"
     ]
     return h.heading("Reports", 2) + h.table(["report", "written"], rows, empty="no reports yet")
 
@@ -341,10 +348,10 @@ def tools_section() -> h.Markup:
 
 
 def build() -> str:
-    """The overview page's HTML, from what the runtime folder and the tracking store hold now."""
+    """The overview page's HTML, from what the offline store and the tracking store hold now."""
     load_runtime_env()
     records = lineage.runs()
-    folder = runtime_dir() / "reports"
+    reports = _reports()
     parts = [
         h.heading("income-ml: overview", 1),
         h.paragraph(f"Written {_when(pd.Timestamp.now(tz='UTC').isoformat())}."),
@@ -354,14 +361,14 @@ def build() -> str:
 
         configure()
         parts += [pipelines_section(records, unfinished_training_run(records)), models_section()]
-        parts.append(drift_section(drift_history(records)))
-        lineage_page = folder / "lineage-champion.html"
-        if lineage_page.exists():
+        parts.append(drift_section(drift_history(records, reports)))
+        lineage_page = "lineage-champion.html"
+        if lineage_page in reports:
             parts.append(
                 h.heading("Lineage", 2)
                 + h.paragraph(
                     "From the raw input to the champion's predictions: ",
-                    _link("lineage of the champion", lineage_page.name),
+                    _link("lineage of the champion", lineage_page),
                     ".",
                 )
             )
@@ -370,12 +377,12 @@ def build() -> str:
             pipelines_section(records, None),
             h.paragraph("No tracking store yet: run the training pipeline."),
         ]
-    parts += [reports_section(folder), tools_section()]
+    parts += [reports_section(reports), tools_section()]
     return h.page("income-ml overview", "".join(parts))
 
 
-def write() -> Path:
-    """Write the champion's lineage page (when there is a champion) and the overview; return its path."""
+def write() -> str:
+    """Write the champion's lineage page (when there is a champion) and the overview; return its URI."""
     from mlflow.exceptions import MlflowException
 
     load_runtime_env()
@@ -383,9 +390,9 @@ def write() -> Path:
         # no champion yet, or no record of the run that trained it: the page goes without the link
         with contextlib.suppress(LookupError, MlflowException):
             lineage.write_champion_page()
-    path = runtime_dir() / "reports" / "index.html"
-    write_text_atomically(str(path), build())
-    return path
+    uri = f"{reports_uri()}/index.html"
+    write_text_atomically(uri, build())
+    return uri
 
 
 def main() -> None:

@@ -1,4 +1,8 @@
-"""`python -m income.summary`: where a local run's outputs are, and how big they are."""
+"""`python -m income.summary`: where a run's outputs are, and how big they are.
+
+Everything is read from the stores (the offline store and its reports, the Feast registry,
+Valkey, MLflow), so the summary is the same wherever the tasks ran.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,24 @@ import pyarrow.parquet as pq
 from income.data.schema import FEATURE_TABLES, LABEL_TABLE
 from income.features.materialize import MARKER_PREFIX
 from income.features.offline_store import current_or_none
-from income.platform.settings import ValkeySettings, load_runtime_env, offline_store_uri, runtime_dir
+from income.platform.files import filesystem_and_path, list_files, parquet_files, read_text
+from income.platform.settings import (
+    ValkeySettings,
+    feast_registry_location,
+    load_runtime_env,
+    offline_store_uri,
+    predictions_uri,
+    reports_uri,
+)
 
 
-def _rows(path: Path) -> int:
-    files = [path] if path.is_file() else path.rglob("*.parquet")
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+def _rows(uri: str) -> int:
+    rows = 0
+    for file in parquet_files(uri):
+        filesystem, path = filesystem_and_path(file)
+        with filesystem.open_input_file(path) as handle:
+            rows += pq.ParquetFile(handle).metadata.num_rows
+    return rows
 
 
 def _print_champion() -> None:
@@ -58,17 +74,24 @@ def _print_scoring() -> None:
     """Batch predictions and the demo's online prediction, when they exist."""
     import json
 
-    predictions = runtime_dir() / "predictions"
-    partitions = sorted(p for p in predictions.glob("as_of=*") if p.is_dir())
+    from pyarrow import fs as pafs
+
+    predictions = predictions_uri()
+    filesystem, path = filesystem_and_path(predictions)
+    folders = filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    partitions = sorted(f.base_name for f in folders if f.type == pafs.FileType.Directory)
+    partitions = [p for p in partitions if p.startswith("as_of=")]
     if partitions:
         print(f"\nBatch scoring     {len(partitions)} partition(s) in {predictions}")
-        print(f"  latest          {partitions[-1].name} ({_rows(partitions[-1]):,} predictions)")
-    drift = sorted((runtime_dir() / "reports").glob("drift-*.html"), key=lambda p: p.stat().st_mtime)
+        latest = partitions[-1]
+        print(f"  latest          {latest} ({_rows(f'{predictions}/{latest}'):,} predictions)")
+    reports = list_files(reports_uri(), ".html")
+    drift = sorted((modified, uri) for uri, modified in reports if "/drift-" in uri)
     if drift:
-        print(f"  drift report    {drift[-1]}")
-    answer = runtime_dir() / "reports" / "demo-prediction.json"
-    if answer.exists():
-        body = json.loads(answer.read_text())
+        print(f"  drift report    {drift[-1][1]}")
+    answer = read_text(f"{reports_uri()}/demo-prediction.json")
+    if answer:
+        body = json.loads(answer)
         first = (body.get("predictions") or [body])[0]
         print(
             f"\nOnline /predict   user {first.get('user_id')}: probability {first.get('probability'):.4f}, "
@@ -78,23 +101,26 @@ def _print_scoring() -> None:
 
 def main() -> None:
     load_runtime_env()
-    root = Path(offline_store_uri())
+    root = offline_store_uri()
     here = Path.cwd()
 
-    def show(path: Path) -> str:
-        return str(path.relative_to(here)) if path.is_relative_to(here) else str(path)
+    def show(uri: str) -> str:
+        """A local path relative to the working directory when it is below it; a URI as it is."""
+        path = Path(uri)
+        return str(path.relative_to(here)) if "://" not in uri and path.is_relative_to(here) else uri
 
     print("\nFeature pipeline outputs")
-    published = current_or_none(str(root))
+    published = current_or_none(root)
     print(
         f"  offline store    {show(root)}, feature set {published.version if published else 'none published'}"
     )
     for table in [*FEATURE_TABLES, LABEL_TABLE] if published else []:
         print(f"    {table:<14} {published.tables[table].rows:>10,} rows")
-    for quarantined in sorted((root / "quarantine").glob("*.parquet")):
-        print(f"  quarantine       {show(quarantined)} ({_rows(quarantined):,} rows)")
-    registry = runtime_dir() / "feast" / "registry.sqlite"
-    print(f"  Feast registry   {show(registry)} (SQL registry on sqlite; feature service income_v1)")
+    quarantined = _rows(f"{root.rstrip('/')}/quarantine")
+    if quarantined:
+        print(f"  quarantine       {show(root.rstrip('/') + '/quarantine')} ({quarantined:,} rows)")
+    registry = feast_registry_location()
+    print(f"  Feast registry   {show(registry)} (feature service income_v1)")
     try:
         valkey = ValkeySettings.from_env()
         client = valkey.client()
@@ -103,8 +129,8 @@ def main() -> None:
         print(f"  online store     Valkey {valkey.host}:{valkey.port}, {users:,} users (the scoreable ones)")
     except Exception as exc:  # noqa: BLE001 - a summary reports, it does not fail
         print(f"  online store     not reachable ({exc})")
-    for report in sorted((runtime_dir() / "reports").glob("*.html")):
-        if not report.name.startswith("drift-"):  # one per as_of: the latest is shown below
+    for report, _ in list_files(reports_uri(), ".html"):
+        if "/drift-" not in report:  # one per as_of: the latest is shown below
             print(f"  report           {show(report)}")
     _print_champion()
     _print_scoring()

@@ -2,7 +2,7 @@
 
 The user is one that is scoreable online, every view of the service holding a row for them
 (from the last batch-scoring partition, so the online answer can be set beside the batch one).
-The answer is printed and saved to .runtime/reports/demo-prediction.json for the demo summary.
+The answer is printed and saved as demo-prediction.json among the reports, for the demo summary.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import time
 
 import httpx
 
-from income.platform.settings import load_runtime_env, runtime_dir
+from income.platform.files import write_text_atomically
+from income.platform.settings import load_runtime_env, predictions_uri, reports_uri
 from income.platform.valkey_server import free_port
 
 
@@ -26,7 +27,7 @@ def _a_user_with_fresh_features() -> int:
 
     store = get_store()
     first_features = [features[0] for features in service_views(store, FEATURE_SERVICE).values()]
-    candidates = read_predictions(str(runtime_dir() / "predictions"))["user_id"].drop_duplicates()
+    candidates = read_predictions(predictions_uri())["user_id"].drop_duplicates()
     for user in candidates.sample(min(len(candidates), 200), random_state=0):
         online = store.get_online_features(
             features=store.get_feature_service(FEATURE_SERVICE), entity_rows=[{"user_id": int(user)}]
@@ -59,8 +60,7 @@ def main() -> None:
         body = answer.json()
         print(f'\nPOST {base}/predict {{"user_id": {user}}} ->')
         print(json.dumps(body, indent=2))
-        (runtime_dir() / "reports").mkdir(parents=True, exist_ok=True)
-        (runtime_dir() / "reports" / "demo-prediction.json").write_text(json.dumps(body, indent=2))
+        write_text_atomically(f"{reports_uri()}/demo-prediction.json", json.dumps(body, indent=2))
     finally:
         server.terminate()
         server.wait(timeout=30)

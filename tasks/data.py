@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import pandas as pd
-from flytekit import current_context, task
+from flytekit import current_context
 from flytekit.types.file import FlyteFile
 
 from income.data import batches
@@ -19,7 +19,7 @@ from income.platform.lineage import content_hash
 from income.platform.settings import offline_store_uri
 from tasks.config import FeaturePipelineConfig
 from tasks.decks import show
-from tasks.resources import DECK_FIELDS, LARGE, LONG, MEDIUM
+from tasks.resources import DECK_FIELDS, LARGE, LONG, MEDIUM, task
 
 
 @dataclass(frozen=True)

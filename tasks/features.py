@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flytekit import current_context, task
+from flytekit import current_context
 from pyspark.sql import functions as F
 
 from income.data import batches
@@ -37,7 +37,7 @@ from tasks.config import FeaturePipelineConfig
 from tasks.data import IngestedBatch
 from tasks.decks import show
 from tasks.execution import execution_id
-from tasks.resources import DECK_FIELDS, LONG, MEDIUM, SMALL, VALKEY_SECRET, spark_task
+from tasks.resources import DECK_FIELDS, LONG, MEDIUM, SMALL, VALKEY_SECRET, spark_task, task
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from flytekit import task
 from flytekit.types.file import FlyteFile
 
 from income.data import batches
@@ -19,10 +18,11 @@ from income.monitoring import prediction_log
 from income.platform import lineage
 from income.platform import report_html as h
 from income.platform.files import remove_rows
-from income.platform.settings import ValkeySettings, offline_store_uri, runtime_dir
+from income.platform.settings import ValkeySettings, offline_store_uri, training_sets_uri
+from income.platform.settings import predictions_uri as default_predictions_uri
 from tasks.decks import show
 from tasks.execution import execution_id
-from tasks.resources import DECK_FIELDS, LONG, MEDIUM, SMALL, VALKEY_SECRET
+from tasks.resources import DECK_FIELDS, LONG, MEDIUM, SMALL, VALKEY_SECRET, task
 
 
 @dataclass(frozen=True)
@@ -49,15 +49,14 @@ def forget_everywhere(user_ids: list[int], predictions_uri: str = "") -> dict[st
     by running it again (every step is idempotent).
     """
     root = offline_store_uri()
-    runtime = runtime_dir()
     record_erasure(root, user_ids, ids_digest(user_ids))  # first: batches arriving meanwhile are dropped
     removed = {
         "raw history and quarantine": batches.remove_users(root, user_ids),
         "feature and label tables (every version)": remove_rows(
             table_uri(root, VERSIONS), ENTITY_KEY, user_ids
         ),
-        "training sets": remove_rows(str(runtime / "training_sets"), ENTITY_KEY, user_ids),
-        "predictions": remove_rows(predictions_uri or str(runtime / "predictions"), ENTITY_KEY, user_ids),
+        "training sets": remove_rows(training_sets_uri(), ENTITY_KEY, user_ids),
+        "predictions": remove_rows(predictions_uri or default_predictions_uri(), ENTITY_KEY, user_ids),
         "prediction log (drained)": remove_rows(table_uri(root, prediction_log.TABLE), ENTITY_KEY, user_ids),
     }
     valkey = ValkeySettings.from_env()

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import mlflow
 import numpy as np
 import pandas as pd
-from flytekit import FlyteContextManager, StructuredDataset, current_context, task
+from flytekit import FlyteContextManager, StructuredDataset, current_context
 
 from income.data.schema import ENTITY_KEY, TIMESTAMP, service_features
 from income.features.feature_store import FEATURE_SERVICE, get_store, published_feature_set
@@ -25,13 +25,14 @@ from income.inference.population import population_from_file, population_from_of
 from income.inference.scoreable import SparkScoreableSplit, service_views, split_scoreable
 from income.platform import lineage
 from income.platform import report_html as h
-from income.platform.settings import offline_store_uri, runtime_dir
+from income.platform.files import write_text_atomically
+from income.platform.settings import offline_store_uri, predictions_uri, reports_uri
 from income.platform.tracking import MODEL_NAME, configure
 from income.training.model import kinds
 from income.training.registry import CHAMPION
 from tasks.decks import show
 from tasks.execution import execution_id
-from tasks.resources import DECK_FIELDS, LARGE, LONG, MEDIUM, spark_task
+from tasks.resources import DECK_FIELDS, LARGE, LONG, MEDIUM, spark_task, task
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class ScoringConfig:
     model_uri: str = f"models:/{MODEL_NAME}@{CHAMPION}"  # an alias or models:/<name>/<version>
     as_of: str = ""  # ISO-8601 (naive = UTC); empty: now
     population_uri: str = ""  # parquet/CSV with a user_id column; empty: every user of $INCOME_OFFLINE_STORE
-    predictions_uri: str = ""  # empty: <runtime>/predictions
+    predictions_uri: str = ""  # empty: <offline store>/predictions
     # Probability at which predicted_label is 1; None: the model version's own decision threshold.
     threshold: float | None = None
     partitions: int = 0  # scoring partitions; 0: the join's (spark.sql.shuffle.partitions)
@@ -103,7 +104,7 @@ def score_batch(cfg: ScoringConfig, run_time: datetime | None = None) -> ScoredB
     features = spark_features_as_of(spark, store, users, as_of, service)
     split = SparkScoreableSplit(features, service_views(store, service))
 
-    predictions_root = cfg.predictions_uri or str(runtime_dir() / "predictions")
+    predictions_root = cfg.predictions_uri or predictions_uri()
     threshold = cfg.threshold if cfg.threshold is not None else model.threshold
     features_uri = _raw_output_folder()
     written = score_and_write(
@@ -243,10 +244,9 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
             "not scored": scoring.unscored_reason,
         },
     )
-    reports = runtime_dir() / "reports"
-    reports.mkdir(parents=True, exist_ok=True)
-    path = reports / f"drift-{label}.html"
-    path.write_text(f"<html><head><meta charset='utf-8'></head><body>{result.html}</body></html>")
+    page = f"<html><head><meta charset='utf-8'></head><body>{result.html}</body></html>"
+    report = f"{reports_uri()}/drift-{label}.html"
+    write_text_atomically(report, page)
 
     with mlflow.start_run(run_name=f"batch-scoring-{label}") as run:
         mlflow.set_tags(
@@ -269,7 +269,7 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
                 **{f"ks.{d.feature}": d.ks_statistic for d in result.features if d.ks_statistic is not None},
             }
         )
-        mlflow.log_artifact(str(path), artifact_path="drift")
+        mlflow.log_text(page, f"drift/drift-{label}.html")
     show("Drift", result.html)
     upstream = lineage.read_manifest(published.folder)
     lineage.record(
@@ -290,7 +290,7 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
         psi={d.feature: round(d.psi, 6) for d in result.features},
         drifted_features=result.drifted_features,
         prediction_psi=round(result.prediction.psi, 6),
-        report_path=str(path),
+        report_path=report,
         mlflow_run_id=run.info.run_id,
         ks_statistic={
             d.feature: round(d.ks_statistic, 6) for d in result.features if d.ks_statistic is not None

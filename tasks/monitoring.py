@@ -6,7 +6,6 @@ import json
 from dataclasses import asdict, dataclass, field
 
 import pandas as pd
-from flytekit import task
 
 from income.data.schema import service_features
 from income.features.feature_store import FEATURE_SERVICE
@@ -26,7 +25,7 @@ from income.training.model import kinds
 from income.training.registry import seats
 from tasks.decks import show
 from tasks.execution import execution_id
-from tasks.resources import DECK_FIELDS, MEDIUM, SHORT, SMALL, VALKEY_SECRET
+from tasks.resources import DECK_FIELDS, MEDIUM, SHORT, SMALL, VALKEY_SECRET, task
 
 
 @dataclass

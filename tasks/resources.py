@@ -1,4 +1,5 @@
-"""Resource, retry and timeout presets shared by the task definitions.
+"""How the project's tasks are declared: `task` and `spark_task`, and the resource, retry and
+timeout presets they share.
 
 The container image is not set here: `pyflyte register/package --image` gives every task
 the project's image (see Dockerfile), and a local `pyflyte run` needs none.
@@ -6,13 +7,16 @@ the project's image (see Dockerfile), and a local `pyflyte run` needs none.
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
-from flytekit import Resources, Secret, task
+import flytekit
+from flytekit import Resources, Secret
 from flytekit.deck import DeckField
 from flytekitplugins.spark import Spark
 
 from income.platform.spark import SPARK_CONF
+from tasks.execution import own_runtime
 
 SMALL = Resources(cpu="1", mem="2Gi")
 MEDIUM = Resources(cpu="2", mem="4Gi")
@@ -28,6 +32,14 @@ VALKEY_SECRET = Secret(group="income", key="valkey-password", mount_requirement=
 # The Decks a task shows besides its own: not Dependencies, whose `pip freeze` costs about
 # 2.4 s per task run (the image's lock file says the same, once).
 DECK_FIELDS = (DeckField.SOURCE_CODE, DeckField.TIMELINE, DeckField.INPUT, DeckField.OUTPUT)
+
+
+def task(fn=None, **options):
+    """flytekit's `@task` (same options), the function run through tasks.execution.own_runtime:
+    every task of the project is declared with this or with spark_task."""
+    if fn is None:
+        return functools.partial(task, **options)
+    return flytekit.task(own_runtime(fn), **options)
 
 
 def spark_task(fn):
@@ -57,5 +69,6 @@ __all__ = [
     "SPARK_CONF",
     "DECK_FIELDS",
     "VALKEY_SECRET",
+    "task",
     "spark_task",
 ]

@@ -9,7 +9,6 @@ from datetime import datetime
 
 import mlflow
 import pandas as pd
-from flytekit import task
 
 from income.data.schema import TIMESTAMP
 from income.features.feature_store import (
@@ -21,7 +20,7 @@ from income.features.feature_store import (
 from income.inference.contract import service_refs
 from income.platform import lineage, lineage_graph, svg_graph
 from income.platform import report_html as h
-from income.platform.settings import offline_store_uri, runtime_dir
+from income.platform.settings import offline_store_uri, training_sets_uri
 from income.platform.tracking import MODEL_NAME, configure, git_commit
 from income.training.fairness import worst_equalized_odds
 from income.training.final import FinalModel, finalize
@@ -35,7 +34,7 @@ from income.training.training_set import join_training_set, save_training_set
 from income.training.trials import Splits, TrialResult, run_trial
 from tasks.decks import show
 from tasks.execution import execution_id
-from tasks.resources import DECK_FIELDS, LARGE, LONG, MEDIUM, SHORT, SMALL
+from tasks.resources import DECK_FIELDS, LARGE, LONG, MEDIUM, SHORT, SMALL, task
 
 
 @dataclass(frozen=True)
@@ -111,9 +110,7 @@ def build_training_set(cfg: TrainingConfig, as_of: datetime | None = None) -> Tr
     df = join_training_set(store, labels, service_name=cfg.feature_service)
     join_seconds = time.perf_counter() - started
     digest = fingerprint(df)["sha256"]  # content-addressed: a model version's training set stays put
-    saved = save_training_set(
-        df, str(runtime_dir() / "training_sets" / f"training_set-{digest[:16]}.parquet")
-    )
+    saved = save_training_set(df, f"{training_sets_uri()}/training_set-{digest[:16]}.parquet")
 
     configure()
     with mlflow.start_run(run_name=f"training-pipeline-{execution_id()}") as parent:

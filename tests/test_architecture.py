@@ -100,3 +100,27 @@ def test_every_module_opens_with_a_docstring_stating_its_job():
         if p.stat().st_size and not ast.get_docstring(ast.parse(p.read_text()))
     ]
     assert not missing, f"modules without an opening docstring: {missing}"
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if owner(p) == "tasks"], ids=str)
+def test_tasks_are_declared_through_the_projects_decorators(path):
+    """tasks.resources.task / spark_task run every task through tasks.execution.own_runtime (the
+    isolated-runtime test mode); flytekit's own `task` would skip it."""
+    if path.name == "resources.py":
+        return
+    tree = ast.parse(path.read_text())
+    direct = [
+        node.lineno
+        for node in ast.walk(tree)
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "flytekit"
+            and "task" in {a.name for a in node.names}
+        )
+        or (
+            isinstance(node, ast.Attribute)
+            and node.attr == "task"
+            and getattr(node.value, "id", "") == "flytekit"
+        )
+    ]
+    assert not direct, f"{path.name} uses flytekit's task directly (lines {direct}): use tasks.resources.task"

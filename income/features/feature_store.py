@@ -23,10 +23,10 @@ from income.platform.settings import (
     OFFLINE_ENGINES,
     PROJECT_ROOT,
     ValkeySettings,
+    feast_registry_location,
     load_runtime_env,
     offline_store_uri,
     registry_config,
-    runtime_dir,
 )
 
 FEATURE_REPO = PROJECT_ROOT / "feature_repo"
@@ -42,7 +42,7 @@ def configure_environment(valkey: ValkeySettings | None = None) -> None:
     load_runtime_env()
     valkey = valkey or ValkeySettings.from_env()
     os.environ["FEAST_VALKEY_CONNECTION"] = valkey.feast_connection_string
-    os.environ.setdefault("FEAST_REGISTRY_PATH", str(runtime_dir() / "feast" / "registry.sqlite"))
+    os.environ.setdefault("FEAST_REGISTRY_PATH", feast_registry_location())
     os.environ.setdefault("INCOME_OFFLINE_STORE", offline_store_uri())
     os.environ.setdefault("INCOME_OFFLINE_ENGINE", DEFAULT_OFFLINE_ENGINE)
     location = os.environ["FEAST_REGISTRY_PATH"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import datetime
 
 import pandas as pd
 import pyarrow as pa
@@ -51,12 +52,13 @@ def write_parquet_atomically(df: pd.DataFrame, uri: str) -> None:
     )
 
 
-def parquet_files(uri: str) -> list[str]:
-    """Every parquet file under `uri` (a folder or one file), hidden and staging files excluded."""
+def list_files(uri: str, suffix: str = "") -> list[tuple[str, datetime]]:
+    """(URI, last modified) of every file under `uri` (a folder or one file) whose name ends
+    with `suffix`, sorted by URI; hidden and staging files excluded, [] when nothing is there."""
     filesystem, path = filesystem_and_path(uri)
     info = filesystem.get_file_info(path)
     if info.type == pafs.FileType.File:
-        return [uri]
+        return [(uri, info.mtime)]
     if info.type == pafs.FileType.NotFound:
         return []
     found = filesystem.get_file_info(pafs.FileSelector(path, recursive=True))
@@ -64,10 +66,15 @@ def parquet_files(uri: str) -> list[str]:
     # Hidden (temporary) files and folders are skipped below `uri` only: `uri` itself may
     # well sit in a hidden folder (.runtime/).
     return sorted(
-        prefix + f.path
+        (prefix + f.path, f.mtime)
         for f in found
-        if f.type == pafs.FileType.File and f.path.endswith(".parquet") and "/." not in f.path[len(path) :]
+        if f.type == pafs.FileType.File and f.path.endswith(suffix) and "/." not in f.path[len(path) :]
     )
+
+
+def parquet_files(uri: str) -> list[str]:
+    """Every parquet file under `uri` (a folder or one file), hidden and staging files excluded."""
+    return [file for file, _ in list_files(uri, ".parquet")]
 
 
 def remove_rows(uri: str, column: str, values) -> int:

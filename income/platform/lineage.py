@@ -1,6 +1,8 @@
 """Lineage: what each pipeline run read and wrote, from raw input to predictions.
 
-Each run appends one JSON record to `.runtime/lineage/runs.jsonl`; the feature pipeline also
+Each run leaves one JSON record in the offline store (`<offline store>/lineage/runs/`, one object
+per record, so that tasks on separate machines and an object store need no shared file to
+append to); the feature pipeline also
 leaves `_lineage.json` in the feature set version it publishes, so whatever reads the published
 tables (training, batch scoring) knows which raw input and which feature run produced them, and
 copies that onto its MLflow run and model version tags (`lineage.*`).
@@ -21,8 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 from income.platform import report_html
-from income.platform.files import read_text, write_text_atomically
-from income.platform.settings import load_runtime_env, runtime_dir
+from income.platform.files import list_files, read_text, write_text_atomically
+from income.platform.settings import in_offline_store, load_runtime_env, reports_uri
 
 MANIFEST = "_lineage.json"
 
@@ -41,17 +43,21 @@ def file_hash(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def log_path() -> Path:
-    return runtime_dir() / "lineage" / "runs.jsonl"
+def log_uri() -> str:
+    """The folder of the records: <offline store>/lineage/runs."""
+    return in_offline_store("lineage/runs")
 
 
 def record(kind: str, **facts) -> dict:
-    """Append a lineage record; returns it (with its id and time)."""
-    entry = {"id": uuid.uuid4().hex[:12], "kind": kind, "at": datetime.now(UTC).isoformat(), **facts}
-    path = log_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as out:
-        out.write(json.dumps(entry, default=str) + "\n")
+    """Write a lineage record as an object of its own; returns it (with its id and time).
+
+    The object's name starts with the time, so the names sort the records in the order they
+    were made; it is written atomically, so a reader never meets half a record.
+    """
+    now = datetime.now(UTC)
+    entry = {"id": uuid.uuid4().hex[:12], "kind": kind, "at": now.isoformat(), **facts}
+    name = f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{entry['id']}.json"
+    write_text_atomically(f"{log_uri()}/{name}", json.dumps(entry, default=str))
     return entry
 
 
@@ -69,8 +75,9 @@ def read_manifest(version_folder: str) -> dict:
 
 
 def runs() -> list[dict]:
-    path = log_path()
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    """Every record, oldest first."""
+    texts = (read_text(uri) for uri, _ in list_files(log_uri(), ".json"))
+    return [json.loads(text) for text in texts if text]
 
 
 def as_tags(feature_run: dict) -> dict[str, str]:
@@ -142,8 +149,8 @@ def champion_chain() -> list[tuple[str, str]]:
     return chain
 
 
-def write_champion_page() -> Path:
-    """The champion's lineage graph as .runtime/reports/lineage-champion.html; returns its path."""
+def write_champion_page() -> str:
+    """The champion's lineage graph as lineage-champion.html among the reports; returns its URI."""
     # lineage_graph reads this module's records: imported here, where both are loaded
     from income.platform import lineage_graph
 
@@ -153,9 +160,9 @@ def write_champion_page() -> Path:
         lineage_graph.for_training_run(entry),
         entry,
     )
-    path = runtime_dir() / "reports" / "lineage-champion.html"
-    write_text_atomically(str(path), report_html.page("Lineage of the champion", body))
-    return path
+    uri = f"{reports_uri()}/lineage-champion.html"
+    write_text_atomically(uri, report_html.page("Lineage of the champion", body))
+    return uri
 
 
 def main(argv: list[str]) -> None:

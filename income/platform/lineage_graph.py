@@ -203,7 +203,7 @@ def champion_run() -> dict:
         and r.get("model_name", MODEL_NAME) == MODEL_NAME
     ]
     if not recorded:
-        raise LookupError(f"no training run in {lineage.log_path()} registered {MODEL_NAME} v{version}")
+        raise LookupError(f"no training run in {lineage.log_uri()} registered {MODEL_NAME} v{version}")
     return recorded[-1]
 
 

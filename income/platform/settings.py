@@ -95,6 +95,34 @@ def offline_store_uri() -> str:
     return os.environ.get("INCOME_OFFLINE_STORE", str(runtime_dir() / "offline_store"))
 
 
+# What one task leaves for another, or for a person after the run, lives in the offline store,
+# never in the runtime folder: on a cluster that folder is local to each task's pod.
+def in_offline_store(name: str) -> str:
+    """<offline store>/<name>: a URI join (the store may be s3://...), never a pathlib one."""
+    return f"{offline_store_uri().rstrip('/')}/{name}"
+
+
+def predictions_uri() -> str:
+    """Where batch scoring writes its partitions unless its configuration names a place."""
+    return in_offline_store("predictions")
+
+
+def training_sets_uri() -> str:
+    """Where training sets are saved, content-addressed (training_set-<sha>.parquet)."""
+    return in_offline_store("training_sets")
+
+
+def reports_uri() -> str:
+    """The reports: the Decks of the last runs, drift reports, the overview page."""
+    return in_offline_store("reports")
+
+
+def feast_registry_location() -> str:
+    """FEAST_REGISTRY_PATH: an SQLAlchemy URL, a local sqlite file (the default) or a file registry URI."""
+    load_runtime_env()
+    return os.environ.get("FEAST_REGISTRY_PATH", str(runtime_dir() / "feast" / "registry.sqlite"))
+
+
 SQL_SCHEMES = ("sqlite:", "postgresql", "mysql")
 
 

@@ -26,6 +26,15 @@ def artifact_root() -> str:
     return os.environ.get("MLFLOW_ARTIFACTS_DESTINATION", str(runtime_dir() / "mlflow" / "artifacts"))
 
 
+def artifact_location() -> str | None:
+    """Where a new experiment keeps its artifacts: under artifact_root() with a local tracking
+    store, None (the server's own artifact store) with a tracking server."""
+    if not tracking_uri().startswith(("sqlite:", "file:", "/")):
+        return None
+    location = artifact_root()
+    return location if "://" in location else f"file://{location}"
+
+
 def ui_url() -> str:
     """Where people open the MLflow UI (`make mlflow-ui` serves it on MLFLOW_PORT, default 5000)."""
     load_runtime_env()
@@ -60,10 +69,7 @@ def configure(name: str = EXPERIMENT) -> str:
     if experiment is not None:
         experiment_id = experiment.experiment_id
     else:
-        location = artifact_root() if uri.startswith(("sqlite:", "file:", "/")) else None
-        if location and "://" not in location:
-            location = f"file://{location}"
-        experiment_id = mlflow.create_experiment(name, artifact_location=location)
+        experiment_id = mlflow.create_experiment(name, artifact_location=artifact_location())
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 

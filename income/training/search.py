@@ -89,7 +89,6 @@ def study_storage() -> str:
     tracking = os.environ.get("MLFLOW_TRACKING_URI", "")
     folder = Path(tracking.removeprefix("sqlite:///")).parent if tracking.startswith("sqlite:///") else None
     folder = folder or runtime_dir() / "mlflow"
-    folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'optuna.db'}"
 
 
@@ -118,6 +117,8 @@ def open_study(name: str, cfg: SearchConfig, storage: str | None = None) -> optu
             f"choose from {', '.join(FAMILIES)} and {', '.join(SAMPLERS)}"
         )
     storage = storage or study_storage()
+    if isinstance(storage, str) and storage.startswith("sqlite:///"):
+        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
     if not study.trials:  # new: every family first

@@ -30,7 +30,7 @@ def scored(training_run, spark, tmp_path_factory):
 def pages(scored):
     from income.overview import write
 
-    index = write()
+    index = Path(write())
     return index, index.parent / "lineage-champion.html"
 
 

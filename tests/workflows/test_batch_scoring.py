@@ -150,9 +150,10 @@ def test_users_without_every_view_within_the_ttl_are_counted_not_scored(first_ru
     assert scoring.unscored_by_view == dict.fromkeys(VIEW_FEATURES, len(unscored))
     assert scoring.unscored_reason.startswith(f"{len(unscored):,} users not scored (")
     assert "no feature of view history within its TTL" in scoring.unscored_reason
-    from income.platform.settings import runtime_dir
+    from income.platform.files import read_text
+    from income.platform.settings import reports_uri
 
-    html = (runtime_dir() / "reports" / "batch-scoring.html").read_text()
+    html = read_text(f"{reports_uri()}/batch-scoring.html")
     assert "every view of the feature service has a row within its TTL" in html
 
 

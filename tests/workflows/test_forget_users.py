@@ -94,7 +94,9 @@ def forgotten(pipeline_env, champion, tmp_path_factory):
             run_time=pd.Timestamp(DAYS[1]).to_pydatetime(),
             cfg=ScoringConfig(model_uri=f"models:/{name}/{version}"),
         )
-        predictions = pd.concat(pd.read_parquet(p) for p in (runtime / "predictions").rglob("*.parquet"))
+        predictions = pd.concat(
+            pd.read_parquet(p) for p in (runtime / "offline_store" / "predictions").rglob("*.parquet")
+        )
         store = get_store()
         online = store.get_online_features(
             features=["demographic:age"], entity_rows=[{ENTITY_KEY: u} for u in range(1, 301)]
