@@ -12,7 +12,7 @@ from flytekit import Resources, Secret, task
 from flytekit.deck import DeckField
 from flytekitplugins.spark import Spark
 
-from income.platform.spark import SPARK_CONF
+from income.platform.spark import HADOOP_CONF, SPARK_CONF
 
 SMALL = Resources(cpu="1", mem="2Gi")
 MEDIUM = Resources(cpu="2", mem="4Gi")
@@ -31,14 +31,15 @@ DECK_FIELDS = (DeckField.SOURCE_CODE, DeckField.TIMELINE, DeckField.INPUT, DeckF
 
 
 def spark_task(fn):
-    """A Spark task with the project's sizing: a session from SPARK_CONF, retried, with a Deck.
+    """A Spark task with the project's sizing: a session from SPARK_CONF (and HADOOP_CONF's s3a
+    settings on a cluster), retried, with a Deck.
 
     Retrying is safe for every Spark task here: each attempt writes a folder of its own
     (a feature set version, a staged prediction partition) that readers never see half-done.
     """
     return task(
         fn,
-        task_config=Spark(spark_conf=SPARK_CONF),
+        task_config=Spark(spark_conf=SPARK_CONF, hadoop_conf=HADOOP_CONF),
         requests=MEDIUM,
         limits=LARGE,
         timeout=LONG,
@@ -55,6 +56,7 @@ __all__ = [
     "SHORT",
     "LONG",
     "SPARK_CONF",
+    "HADOOP_CONF",
     "DECK_FIELDS",
     "VALKEY_SECRET",
     "spark_task",
