@@ -9,12 +9,18 @@ import pyarrow.parquet as pq
 from income.data.schema import FEATURE_TABLES, LABEL_TABLE
 from income.features.materialize import MARKER_PREFIX
 from income.features.offline_store import current_or_none
+from income.platform.files import filesystem_and_path, is_remote, parquet_files
 from income.platform.settings import ValkeySettings, load_runtime_env, offline_store_uri, runtime_dir
 
 
-def _rows(path: Path) -> int:
-    files = [path] if path.is_file() else path.rglob("*.parquet")
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+def _rows(uri: str) -> int:
+    """Rows of the parquet files under `uri` (a file or a folder, local or on object storage)."""
+    total = 0
+    for file_uri in parquet_files(uri):
+        filesystem, path = filesystem_and_path(file_uri)
+        with filesystem.open_input_file(path) as handle:
+            total += pq.ParquetFile(handle).metadata.num_rows
+    return total
 
 
 def _print_champion() -> None:
@@ -62,7 +68,7 @@ def _print_scoring() -> None:
     partitions = sorted(p for p in predictions.glob("as_of=*") if p.is_dir())
     if partitions:
         print(f"\nBatch scoring     {len(partitions)} partition(s) in {predictions}")
-        print(f"  latest          {partitions[-1].name} ({_rows(partitions[-1]):,} predictions)")
+        print(f"  latest          {partitions[-1].name} ({_rows(str(partitions[-1])):,} predictions)")
     drift = sorted((runtime_dir() / "reports").glob("drift-*.html"), key=lambda p: p.stat().st_mtime)
     if drift:
         print(f"  drift report    {drift[-1]}")
@@ -78,20 +84,25 @@ def _print_scoring() -> None:
 
 def main() -> None:
     load_runtime_env()
-    root = Path(offline_store_uri())
+    root = offline_store_uri()
     here = Path.cwd()
 
-    def show(path: Path) -> str:
-        return str(path.relative_to(here)) if path.is_relative_to(here) else str(path)
+    def show(location: str | Path) -> str:
+        path = Path(location)
+        return (
+            str(path.relative_to(here))
+            if not is_remote(str(location)) and path.is_relative_to(here)
+            else str(location)
+        )
 
     print("\nFeature pipeline outputs")
-    published = current_or_none(str(root))
+    published = current_or_none(root)
     print(
         f"  offline store    {show(root)}, feature set {published.version if published else 'none published'}"
     )
     for table in [*FEATURE_TABLES, LABEL_TABLE] if published else []:
         print(f"    {table:<14} {published.tables[table].rows:>10,} rows")
-    for quarantined in sorted((root / "quarantine").glob("*.parquet")):
+    for quarantined in parquet_files(f"{root}/quarantine"):
         print(f"  quarantine       {show(quarantined)} ({_rows(quarantined):,} rows)")
     registry = runtime_dir() / "feast" / "registry.sqlite"
     print(f"  Feast registry   {show(registry)} (SQL registry on sqlite; feature service income_v1)")
