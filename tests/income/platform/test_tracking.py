@@ -23,7 +23,8 @@ def test_artifacts_and_models_go_to_the_bucket_and_load_back(s3_bucket, tmp_path
     configure("income-object-store-test")
     with mlflow.start_run() as run:
         mlflow.log_dict({"feature_service": "income_v1"}, "contract/contract.json")
-        logged = mlflow.pyfunc.log_model(name="model", python_model=Doubler())
+        # Requirements given: inferring them starts a subprocess that imports the model (slow).
+        logged = mlflow.pyfunc.log_model(name="model", python_model=Doubler(), pip_requirements=["pandas"])
 
     assert run.info.artifact_uri.startswith(f"{s3_bucket}/mlflow/")
     assert mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/contract/contract.json") == {
