@@ -18,7 +18,7 @@ def test_hadoop_resolves_the_endpoint_and_region_from_the_jvms_own_environment(s
     assert hadoop.getRaw("fs.s3a.endpoint") == "${env.AWS_ENDPOINT_URL:-}"
 
 
-def test_spark_sizes_come_from_the_profile_and_default_to_a_laptops(monkeypatch):
+def test_spark_sizes_come_from_the_profile_and_default_to_the_local_sizes(monkeypatch):
     for name in ("DRIVER_MEMORY", "DRIVER_CORES", "EXECUTOR_MEMORY", "EXECUTOR_CORES", "EXECUTOR_INSTANCES"):
         monkeypatch.delenv(f"INCOME_SPARK_{name}", raising=False)
     assert SparkSizing.from_env().spark_conf() == {"spark.driver.memory": "4g", "spark.executor.memory": "4g"}
