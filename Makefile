@@ -109,13 +109,17 @@ image: ## Build and push the task image (needs a Docker engine).
 # --copy none: the tasks run the code baked into the image of this commit (Dockerfile), on the
 # Spark driver and on every executor alike. Fast registration would ship the code to the driver
 # only: executors would unpickle functions against the image's older code.
+# The profile's Spark sizes (INCOME_SPARK_*) are read while registering: they are part of each
+# Spark task's definition (the operator sizes the pods from them); every line also goes to the
+# tasks' environment (--env).
+SPARK_SIZES = $(shell sed -n 's/^\(INCOME_SPARK_[A-Z0-9_]*=.*\)/\1/p' $(PROFILE))
 register: setup ## Register workflows and launch plans with the profile's settings.
-	$(VENV)/bin/pyflyte register workflows --copy none --project $(FLYTE_PROJECT) --domain $(FLYTE_DOMAIN) \
+	env $(SPARK_SIZES) $(VENV)/bin/pyflyte register workflows --copy none --project $(FLYTE_PROJECT) --domain $(FLYTE_DOMAIN) \
 		--image $(IMAGE) --version $(shell git rev-parse --short HEAD) --activate-launchplans \
 		$(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=\(.*\)/--env \1=\2/p' $(PROFILE))
 
 package: setup ## What `register` would send, as a file (checked offline by tests/test_deployment.py).
-	$(VENV)/bin/pyflyte --pkgs workflows package --image $(IMAGE) --output .runtime/flyte-package.tgz --force
+	env $(SPARK_SIZES) $(VENV)/bin/pyflyte --pkgs workflows package --image $(IMAGE) --output .runtime/flyte-package.tgz --force
 
 lineage: setup ## Which raw data and which features produced the current champion? (text, and an HTML graph)
 	@$(RUN) $(PY) -m income.platform.lineage champion

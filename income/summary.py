@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from income.data.schema import FEATURE_TABLES, LABEL_TABLE
 from income.features.materialize import MARKER_PREFIX
 from income.features.offline_store import current_or_none
-from income.platform.files import filesystem_and_path, list_files, parquet_files, read_text
+from income.platform.files import filesystem_and_path, is_remote, list_files, parquet_files, read_text
 from income.platform.settings import (
     ValkeySettings,
     feast_registry_location,
@@ -25,6 +25,7 @@ from income.platform.settings import (
 
 
 def _rows(uri: str) -> int:
+    """Rows of the parquet files under `uri` (a file or a folder, local or on object storage)."""
     rows = 0
     for file in parquet_files(uri):
         filesystem, path = filesystem_and_path(file)
@@ -107,7 +108,7 @@ def main() -> None:
     def show(uri: str) -> str:
         """A local path relative to the working directory when it is below it; a URI as it is."""
         path = Path(uri)
-        return str(path.relative_to(here)) if "://" not in uri and path.is_relative_to(here) else uri
+        return str(path.relative_to(here)) if not is_remote(uri) and path.is_relative_to(here) else uri
 
     print("\nFeature pipeline outputs")
     published = current_or_none(root)

@@ -15,7 +15,7 @@ from flytekit import Resources, Secret
 from flytekit.deck import DeckField
 from flytekitplugins.spark import Spark
 
-from income.platform.spark import SPARK_CONF
+from income.platform.spark import HADOOP_CONF, SPARK_CONF
 from tasks.execution import own_runtime
 
 SMALL = Resources(cpu="1", mem="2Gi")
@@ -43,14 +43,15 @@ def task(fn=None, **options):
 
 
 def spark_task(fn):
-    """A Spark task with the project's sizing: a session from SPARK_CONF, retried, with a Deck.
+    """A Spark task with the project's sizing: a session from SPARK_CONF (and HADOOP_CONF's s3a
+    settings on a cluster), retried, with a Deck.
 
     Retrying is safe for every Spark task here: each attempt writes a folder of its own
     (a feature set version, a staged prediction partition) that readers never see half-done.
     """
     return task(
         fn,
-        task_config=Spark(spark_conf=SPARK_CONF),
+        task_config=Spark(spark_conf=SPARK_CONF, hadoop_conf=HADOOP_CONF),
         requests=MEDIUM,
         limits=LARGE,
         timeout=LONG,
@@ -67,6 +68,7 @@ __all__ = [
     "SHORT",
     "LONG",
     "SPARK_CONF",
+    "HADOOP_CONF",
     "DECK_FIELDS",
     "VALKEY_SECRET",
     "task",

@@ -1,4 +1,5 @@
-"""Shared fixtures: one SparkSession and one real Valkey server for the whole session."""
+"""Shared fixtures: one SparkSession, one real Valkey server and one S3-compatible server (moto)
+for the whole session."""
 
 from __future__ import annotations
 
@@ -34,6 +35,27 @@ def valkey_server(tmp_path_factory):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3-compatible server (moto, its own process) on a free loopback port: its URL."""
+    from tests.object_store import s3_server
+
+    with s3_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture()
+def s3_bucket(s3_endpoint, monkeypatch) -> str:
+    """A fresh bucket on the test's S3 server, with the standard AWS variables pointing at it
+    for this test only (every client reads them: pyarrow, boto3, DuckDB through pyarrow): s3://<bucket>."""
+    from tests.object_store import CREDENTIALS, new_bucket
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    return f"s3://{new_bucket(s3_endpoint)}"
 
 
 @pytest.fixture(scope="session")

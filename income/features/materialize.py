@@ -55,7 +55,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from income.data.schema import ENTITY_KEY, TIMESTAMP
 from income.features.feature_store import registry_feature_set_version
-from income.features.offline_store import parquet_glob
+from income.platform.parquet_tables import register_parquet
 
 FULL = "full"
 INCREMENTAL = "incremental"
@@ -91,8 +91,9 @@ class _ViewPlan:
         return f"{self.name}__{TIMESTAMP}"
 
     @property
-    def glob(self) -> str:
-        return parquet_glob(self.source_uri)
+    def table(self) -> str:
+        """The view's offline table as a relation of the DuckDB connection (see _register_tables)."""
+        return f"{self.name}__table"
 
 
 def _plans(store, service_name: str) -> list[_ViewPlan]:
@@ -117,11 +118,15 @@ def latest_event_time(store, service_name: str) -> datetime:
     """The newest event time in the service's offline tables (the default as_of)."""
     plans = _plans(store, service_name)
     with duckdb.connect() as con:
-        union = " UNION ALL ".join(
-            f"SELECT max({TIMESTAMP}) AS t FROM read_parquet('{p.glob}')" for p in plans
-        )
+        _register_tables(con, plans)
+        union = " UNION ALL ".join(f"SELECT max({TIMESTAMP}) AS t FROM {p.table}" for p in plans)
         (latest,) = con.execute(f"SELECT max(t) FROM ({union})").fetchone()
     return latest.astimezone(UTC)
+
+
+def _register_tables(con, plans: list[_ViewPlan]) -> None:
+    for p in plans:
+        register_parquet(con, p.table, p.source_uri)
 
 
 def _ts(t: datetime) -> str:
@@ -141,7 +146,7 @@ def _scoreable_sql(plans: list[_ViewPlan], as_of: datetime, among: str | None) -
         only = f"AND {ENTITY_KEY} IN (SELECT {ENTITY_KEY} FROM {among}) " if among else ""
         selects.append(
             f'{p.name} AS (SELECT {ENTITY_KEY}, {TIMESTAMP} AS "{p.ts_column}", {cols} '
-            f"FROM read_parquet('{p.glob}') "
+            f"FROM {p.table} "
             f"WHERE {TIMESTAMP} >= {_ts(start)} AND {TIMESTAMP} <= {_ts(as_of)} {only}"
             f"QUALIFY row_number() OVER (PARTITION BY {ENTITY_KEY} ORDER BY {TIMESTAMP} DESC) = 1)"
         )
@@ -165,7 +170,7 @@ def _moved_in_time_sql(plans: list[_ViewPlan], previous: datetime, as_of: dateti
         moved = f"({TIMESTAMP} > {_ts(previous)} AND {TIMESTAMP} <= {_ts(as_of)})"
         if p.ttl:
             moved += f" OR ({TIMESTAMP} >= {_ts(previous - p.ttl)} AND {TIMESTAMP} < {_ts(as_of - p.ttl)})"
-        parts.append(f"SELECT {ENTITY_KEY} FROM read_parquet('{p.glob}') WHERE {moved}")
+        parts.append(f"SELECT {ENTITY_KEY} FROM {p.table} WHERE {moved}")
     return " UNION ".join(parts)
 
 
@@ -415,6 +420,7 @@ def materialize(
             raise ValueError(f"as_of {as_of.isoformat()} is before the materialized {start.isoformat()}")
 
     with duckdb.connect(config={"threads": 2, "memory_limit": "2GB"}) as con:
+        _register_tables(con, plans)
         if among:
             con.register("changed", pa.table({ENTITY_KEY: pa.array(list(users), pa.int64())}))
             con.sql(

@@ -100,11 +100,6 @@ def table_uri(root: str, name: str) -> str:
     return f"{root.rstrip('/')}/{name}"
 
 
-def parquet_glob(uri: str) -> str:
-    """Every parquet file under a table folder (or the one file itself), as DuckDB's read_parquet takes it."""
-    return uri if uri.endswith(".parquet") else f"{uri.rstrip('/')}/**/*.parquet"
-
-
 def version_uri(root: str, version: str) -> str:
     return table_uri(root, f"{VERSIONS}/{version}")
 

@@ -68,7 +68,7 @@ import pyarrow as pa
 
 from income.data.schema import ENTITY_KEY, TIMESTAMP
 from income.features.feature_store import FEATURE_SERVICE
-from income.features.offline_store import parquet_glob
+from income.platform.parquet_tables import register_parquet
 
 ASOF = "asof"
 SPARK_ASOF = "spark_asof"  # the `asof` plan on Spark: income.features.spark_point_in_time
@@ -274,12 +274,13 @@ def _asof_join(
 
     selects = [f"l.{_quote(c)}" for c in [ENTITY_KEY, TIMESTAMP, *_carried(entity_rows)]]
     joins = []
-    for i, lookup in enumerate(plan_lookups(store, feature_set, service_name=service_name)):
+    lookups = plan_lookups(store, feature_set, service_name=service_name)
+    for i, lookup in enumerate(lookups):
         alias = f"v{i}"
         columns = ", ".join([*map(_quote, lookup.keys), *map(_quote, lookup.features)])
         joins.append(
             f"ASOF LEFT JOIN (SELECT {columns}, {_quote(lookup.timestamp_field)} AS _ts "
-            f"FROM read_parquet('{parquet_glob(lookup.path)}', hive_partitioning = false)) {alias} "
+            f"FROM {alias}_table) {alias} "
             f"ON {' AND '.join(f'l.{_quote(k)} = {alias}.{_quote(k)}' for k in lookup.keys)} "
             f"AND l.{TIMESTAMP} >= {alias}._ts"
         )
@@ -296,6 +297,8 @@ def _asof_join(
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         con.register("entity_rows", entity_rows)
+        for i, lookup in enumerate(lookups):
+            register_parquet(con, f"v{i}_table", lookup.path)
         table = con.sql(sql).to_arrow_table()
     return arrow_to_pandas(table)
 

@@ -12,8 +12,8 @@ import pandas as pd
 
 from income.data.schema import ENTITY_KEY, TIMESTAMP
 from income.features.feature_store import FEATURE_SERVICE
-from income.features.offline_store import parquet_glob
 from income.features.point_in_time import ASOF, point_in_time_features
+from income.platform.parquet_tables import register_parquet
 
 # Feast's file store drops the entity rows whose every view is older than its TTL, where
 # scoring needs a row (all features null) for every user: it counts the users it does not
@@ -74,9 +74,9 @@ def census_age_days(feature_set, users, as_of: pd.Timestamp) -> np.ndarray:
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         con.register("ids", ids)
+        register_parquet(con, "demographic", table)
         latest = con.execute(
-            f"SELECT {ENTITY_KEY}, max({TIMESTAMP}) AS latest "
-            f"FROM read_parquet('{parquet_glob(table)}', hive_partitioning = false) "
+            f"SELECT {ENTITY_KEY}, max({TIMESTAMP}) AS latest FROM demographic "
             f"WHERE {TIMESTAMP} <= ? AND {ENTITY_KEY} IN (SELECT {ENTITY_KEY} FROM ids) "
             f"GROUP BY {ENTITY_KEY}",
             [as_of.to_pydatetime()],

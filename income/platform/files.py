@@ -1,4 +1,10 @@
-"""Whole files on any URI pyarrow reaches (a local path, s3://, ...): written atomically, read back."""
+"""Whole files on any URI pyarrow reaches (a local path, s3://, ...): written atomically, read back.
+
+Object storage is reached with the standard AWS settings, read by Arrow itself: credentials
+from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the pod's role), and AWS_ENDPOINT_URL for
+an S3-compatible server (MinIO, Ceph, moto in the tests). boto3 (MLflow's artifacts) and
+Spark's s3a (income.platform.spark) read the same variables, so one profile serves all three.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
+
+
+def is_remote(uri: str) -> bool:
+    """Whether `uri` names object storage (s3://, gs://, ...) rather than the local disk."""
+    return "://" in uri and not uri.startswith("file://")
 
 
 def filesystem_and_path(uri: str) -> tuple[pafs.FileSystem, str]:

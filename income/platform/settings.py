@@ -151,3 +151,41 @@ def registry_config(location: str) -> tuple[str, str]:
             "(it rewrites .runtime/env), then the feature pipeline again to fill the new registry."
         )
     return "sql", f"sqlite:///{os.path.abspath(location)}"
+
+
+@dataclass(frozen=True)
+class SparkSizing:
+    """Driver and executor sizes of the Spark tasks, from the profile (deploy/cluster.env).
+
+    Read when the tasks are defined, so `make register` bakes the profile's sizes into each
+    Spark task (the Spark operator sizes the pods from them); a local run keeps the defaults.
+    Memory in Spark's notation (4g, 2048m); Kubernetes adds spark.kubernetes.memoryOverheadFactor
+    (10%, at least 384m) to each pod's request. Cores and instances unset: Spark's own defaults.
+    """
+
+    driver_memory: str = "4g"
+    executor_memory: str = "4g"
+    driver_cores: str | None = None
+    executor_cores: str | None = None
+    executor_instances: str | None = None
+
+    @classmethod
+    def from_env(cls) -> SparkSizing:
+        defaults = cls()
+        return cls(
+            driver_memory=os.environ.get("INCOME_SPARK_DRIVER_MEMORY", defaults.driver_memory),
+            executor_memory=os.environ.get("INCOME_SPARK_EXECUTOR_MEMORY", defaults.executor_memory),
+            driver_cores=os.environ.get("INCOME_SPARK_DRIVER_CORES"),
+            executor_cores=os.environ.get("INCOME_SPARK_EXECUTOR_CORES"),
+            executor_instances=os.environ.get("INCOME_SPARK_EXECUTOR_INSTANCES"),
+        )
+
+    def spark_conf(self) -> dict[str, str]:
+        conf = {
+            "spark.driver.memory": self.driver_memory,
+            "spark.executor.memory": self.executor_memory,
+            "spark.driver.cores": self.driver_cores,
+            "spark.executor.cores": self.executor_cores,
+            "spark.executor.instances": self.executor_instances,
+        }
+        return {key: value for key, value in conf.items() if value}

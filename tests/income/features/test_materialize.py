@@ -61,13 +61,18 @@ def online_hashes(client) -> dict[bytes, dict[bytes, bytes]]:
     return {key: client.hgetall(key) for key in client.scan_iter(_type="hash")}
 
 
-@pytest.fixture()
-def store_with_tables(valkey_server, tmp_path, monkeypatch):
-    """A registry and offline store of their own; Valkey databases 5 and 6 (the session's run keeps 0)."""
+@pytest.fixture(params=["local", "s3"])
+def store_with_tables(request, valkey_server, tmp_path, monkeypatch):
+    """A registry and offline store of their own, the store in a local folder or in a bucket of the
+    test's S3 server (moto); Valkey databases 5 and 6 (the session's run keeps 0)."""
     from income.features.feature_store import apply_definitions, get_store
     from income.features.offline_store import publish_pandas_tables
 
-    monkeypatch.setenv("INCOME_OFFLINE_STORE", str(tmp_path / "offline_store"))
+    local = str(tmp_path / "offline_store")
+    offline_store = (
+        local if request.param == "local" else f"{request.getfixturevalue('s3_bucket')}/offline_store"
+    )
+    monkeypatch.setenv("INCOME_OFFLINE_STORE", offline_store)
     monkeypatch.setenv("FEAST_REGISTRY_PATH", str(tmp_path / "registry.db"))
     monkeypatch.setenv("INCOME_OFFLINE_ENGINE", "file")
     monkeypatch.setenv("VALKEY_HOST", valkey_server.settings.host)
@@ -76,7 +81,7 @@ def store_with_tables(valkey_server, tmp_path, monkeypatch):
     monkeypatch.setenv("VALKEY_DB", "5")
     store = get_store()
     apply_definitions(store)  # first for the schema, then again on the published tables
-    publish_pandas_tables(str(tmp_path / "offline_store"), view_tables(store))
+    publish_pandas_tables(offline_store, view_tables(store))
     apply_definitions(store)
     return get_store()
 

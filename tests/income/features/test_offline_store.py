@@ -11,6 +11,7 @@ from income.data.schema import ENTITY_KEY, TIMESTAMP
 from income.features.offline_store import (
     NoPublishedFeatureSet,
     TableInfo,
+    clone_table,
     collect_garbage,
     current,
     new_version,
@@ -21,6 +22,7 @@ from income.features.offline_store import (
     versions,
     write_table,
 )
+from income.platform.files import parquet_files, write_parquet_atomically, write_text_atomically
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -41,13 +43,20 @@ def read(uri: str) -> pd.DataFrame:
     return pd.read_parquet(uri).sort_values(ENTITY_KEY).reset_index(drop=True)
 
 
-def test_nothing_is_visible_before_the_first_publication(tmp_path):
+@pytest.fixture(params=["local", "s3"])
+def root(request, tmp_path) -> str:
+    """The store's root: a local folder, or a prefix in a bucket of the test's S3 server (moto)."""
+    if request.param == "local":
+        return str(tmp_path)
+    return f"{request.getfixturevalue('s3_bucket')}/offline_store"
+
+
+def test_nothing_is_visible_before_the_first_publication(root):
     with pytest.raises(NoPublishedFeatureSet, match="run the feature pipeline first"):
-        current(str(tmp_path))
+        current(root)
 
 
-def test_a_sealed_version_is_invisible_until_published(tmp_path):
-    root = str(tmp_path)
+def test_a_sealed_version_is_invisible_until_published(root):
     first = publish_pandas_tables(root, {"demographic": frame([1, 2]), "labels": frame([1])})
     version = new_version()
     seal(root, version, [TableInfo("demographic", f"{version_uri(root, version)}/demographic", 5)])
@@ -57,8 +66,7 @@ def test_a_sealed_version_is_invisible_until_published(tmp_path):
     assert publish(root, version).version == current(root).version == version
 
 
-def test_every_table_of_a_version_is_published_at_once(tmp_path):
-    root = str(tmp_path)
+def test_every_table_of_a_version_is_published_at_once(root):
     old = publish_pandas_tables(root, {"demographic": frame([1]), "labels": frame([1])})
     new = publish_pandas_tables(root, {"demographic": frame([1, 2, 3]), "labels": frame([1, 2])})
 
@@ -71,20 +79,19 @@ def test_every_table_of_a_version_is_published_at_once(tmp_path):
     assert len(read(old.uri("demographic"))) == 1  # the old version is still there for rebuilds
 
 
-def test_publishing_an_incomplete_version_is_refused(tmp_path):
+def test_publishing_an_incomplete_version_is_refused(root):
     with pytest.raises(FileNotFoundError, match="not complete"):
-        publish(str(tmp_path), new_version())
+        publish(root, new_version())
 
 
-def test_garbage_collection_keeps_the_newest_published_and_young_unfinished_versions(tmp_path):
-    root = str(tmp_path)
+def test_garbage_collection_keeps_the_newest_published_and_young_unfinished_versions(root):
     published = [
         publish_pandas_tables(root, {"labels": frame([i])}).version for i in range(4)
     ]  # four publications, oldest first
     old_abandoned = new_version(datetime.now(UTC) - timedelta(days=2))
     young_abandoned = new_version()
     for version in (old_abandoned, young_abandoned):  # runs that died before sealing
-        (tmp_path / "versions" / version / "labels").mkdir(parents=True)
+        write_parquet_atomically(frame([9]), f"{version_uri(root, version)}/labels/part-0.parquet")
 
     removed = collect_garbage(root, keep=2, abandoned_after=timedelta(hours=6))
 
@@ -93,8 +100,7 @@ def test_garbage_collection_keeps_the_newest_published_and_young_unfinished_vers
     assert current(root).version == published[-1]
 
 
-def test_garbage_collection_never_removes_the_published_version(tmp_path):
-    root = str(tmp_path)
+def test_garbage_collection_never_removes_the_published_version(root):
     first = publish_pandas_tables(root, {"labels": frame([1])})
     later = publish_pandas_tables(root, {"labels": frame([2])})
     publish(root, first.version)  # rolled back to the first: it is current, though older
@@ -104,6 +110,18 @@ def test_garbage_collection_never_removes_the_published_version(tmp_path):
     assert removed == [later.version] and current(root).version == first.version
     with pytest.raises(ValueError, match="at least 1"):
         collect_garbage(root, keep=0)
+
+
+def test_a_clone_holds_the_data_files_of_its_source_and_no_bookkeeping(root):
+    source = publish_pandas_tables(root, {"labels": frame([1, 2])}).uri("labels")
+    write_text_atomically(f"{source}/_SUCCESS", "")
+    target = f"{version_uri(root, new_version())}/labels"
+
+    clone_table(source, target)
+
+    assert parquet_files(target) == [f"{target}/part-0.parquet"]
+    assert read(target).equals(read(source))
+    assert parquet_files(source) == [f"{source}/part-0.parquet"]  # the source keeps its files
 
 
 def test_an_empty_spark_table_keeps_its_columns(spark, tmp_path):
