@@ -67,10 +67,15 @@ def stores(valkey_server, tmp_path_factory):
     mp.setenv("VALKEY_PORT", str(settings.port))
     mp.setenv("VALKEY_PASSWORD", settings.password)
     mp.setenv("VALKEY_DB", str(VALKEY_DB))
+    # The tasks point MLflow's process-wide URIs at the shared store: the modules after this one
+    # must find theirs again.
+    uris = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     try:
         yield shared
     finally:
         mp.undo()
+        mlflow.set_tracking_uri(uris[0])
+        mlflow.set_registry_uri(uris[1])
 
 
 @pytest.fixture(scope="module")
