@@ -43,8 +43,8 @@ demo: up ## The whole system on synthetic data: features -> training -> batch sc
 	@$(RUN) $(PY) -m income.overview
 
 .PHONY: serve
-serve: up ## The online service: POST /predict, GET /health on 127.0.0.1:8000 (INCOME_SERVE_HOST / INCOME_SERVE_PORT).
-	@$(RUN) $(PY) -m serving
+serve: up ## The online service: POST /predict, GET /health on 127.0.0.1:8000 (INCOME_SERVE_HOST / INCOME_SERVE_PORT), a worker per core.
+	@$(RUN) INCOME_SERVE_WORKERS=$${INCOME_SERVE_WORKERS:-$$(nproc)} $(PY) -m serving
 
 test: setup ## Run the test suite (starts its own Valkey; real Spark, Feast, MLflow).
 	$(PY) -m pytest
