@@ -119,6 +119,7 @@ def cpu_seconds() -> float:
 
 def run_handwritten(reference: pd.DataFrame, current: pd.DataFrame, html: Path) -> tuple[dict, dict]:
     from income.inference.drift import compare, drift_report, feature_drift
+    from income.platform import report_html
 
     started = time.perf_counter()
     drifts = compare(reference, current, NUMERIC, CATEGORICAL)
@@ -139,7 +140,7 @@ def run_handwritten(reference: pd.DataFrame, current: pd.DataFrame, html: Path) 
         },
     )
     # As tasks/inference.py::report_drift writes it.
-    html.write_text(f"<html><head><meta charset='utf-8'></head><body>{result.html}</body></html>")
+    html.write_text(report_html.page("Drift report", result.html))
     seconds = time.perf_counter() - started
     found = {
         (PREDICTION if d.feature == result.prediction.feature else d.feature): {

@@ -244,7 +244,7 @@ def report_drift(scoring: ScoringSummary, features: StructuredDataset) -> DriftS
             "not scored": scoring.unscored_reason,
         },
     )
-    page = f"<html><head><meta charset='utf-8'></head><body>{result.html}</body></html>"
+    page = h.page(f"Drift as of {label}", result.html)  # the project's stylesheet, as every report
     report = f"{reports_uri()}/drift-{label}.html"
     write_text_atomically(report, page)
 
