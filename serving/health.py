@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 
-import valkey.asyncio
-
 from income.platform.settings import ValkeySettings
 from serving.schemas import FeaturesStatus, HealthResponse, ModelStatus, TrafficStatus, ValkeyStatus
 from serving.served_model import ServedModel
@@ -56,14 +54,7 @@ async def health_report(service: Service) -> HealthResponse:
 async def ping_valkey(settings: ValkeySettings, timeout: float) -> ValkeyStatus:
     """PING over a new connection of the project's own Valkey client, timed."""
     address = f"{settings.host}:{settings.port}"
-    client = valkey.asyncio.Valkey(
-        host=settings.host,
-        port=settings.port,
-        password=settings.password or None,
-        db=settings.db,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-    )
+    client = settings.async_client(timeout)
     started = asyncio.get_running_loop().time()
     try:
         await asyncio.wait_for(client.ping(), timeout)

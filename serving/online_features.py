@@ -138,15 +138,8 @@ class OnlineFeatures:
         online_store = store._get_provider().online_store
         feast_client = await online_store._get_client_async(store.config.online_store)
         feast_client.set_retry(RedisRetry(RedisNoBackoff(), retries=1))
-        client = valkey.asyncio.Valkey(
-            host=valkey_settings.host,
-            port=valkey_settings.port,
-            password=valkey_settings.password or None,
-            db=valkey_settings.db,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), retries=1),  # a pooled connection may be stale after a restart
-        )
+        # One immediate retry: a pooled connection may be stale after a Valkey restart.
+        client = valkey_settings.async_client(timeout, retry=Retry(NoBackoff(), retries=1))
         features = cls(store, services, valkey_settings, timeout, client, reader=reader)
         if reader == DIRECT:
             await features._check_direct_reader()

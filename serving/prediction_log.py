@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import valkey.asyncio
-
 from income.monitoring.prediction_log import STREAM, encode
 from income.platform.settings import ValkeySettings
 from serving.errors import ServiceUnavailable
@@ -24,14 +22,7 @@ log = logging.getLogger("serving")
 
 class PredictionLogWriter:
     def __init__(self, settings: ValkeySettings, timeout: float) -> None:
-        self._client = valkey.asyncio.Valkey(
-            host=settings.host,
-            port=settings.port,
-            password=settings.password or None,
-            db=settings.db,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-        )
+        self._client = settings.async_client(timeout)
         self._address = f"{settings.host}:{settings.port}"
         self._timeout = 4 * timeout
         self._queue: list[tuple[list[bytes], asyncio.Future]] = []

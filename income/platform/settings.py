@@ -83,6 +83,20 @@ class ValkeySettings:
 
         return valkey.Valkey(host=self.host, port=self.port, password=self.password or None, db=self.db)
 
+    def async_client(self, timeout: float, **options):
+        """An asyncio client that gives up on a socket after `timeout` seconds (connect and reply)."""
+        import valkey.asyncio
+
+        return valkey.asyncio.Valkey(
+            host=self.host,
+            port=self.port,
+            password=self.password or None,
+            db=self.db,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            **options,
+        )
+
 
 OFFLINE_ENGINES = ("file", "duckdb", "spark")  # Feast's offline stores this project configures
 # Feast's own default; the training-set join engine is chosen apart (income.features.point_in_time).
