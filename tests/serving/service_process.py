@@ -23,7 +23,7 @@ def service_process(**settings: str) -> Iterator[tuple[str, subprocess.Popen]]:
     server = subprocess.Popen([sys.executable, "-m", "serving"], env=env, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300  # a worker loads Feast, MLflow and the models: slow on a busy machine
+        deadline = time.monotonic() + 300  # two workers load Feast and the models: slow when busy
         while not _healthy(base):
             assert server.poll() is None and time.monotonic() < deadline, (
                 f"the service did not start on {base}"
