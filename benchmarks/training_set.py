@@ -16,6 +16,9 @@ resident memory of the process):
 - `spark_asof_parquet`: the same, with the labels read and the result written as parquet by
   Spark, never collected: the seconds and memory are taken before the check reads it back,
 - `handwritten`: one hand-written DuckDB ASOF JOIN over the same parquet.
+With `--user-share F` (< 1) the joins take only the labels of the users that the drift report's
+sample rule keeps (income.inference.drift_sample, the same users in every kind): a small entity
+set against whole tables, as the drift reference and the scoring of a few users are.
 Every result must hold one row per label, and all must agree: their content hashes
 (income.training.fingerprint.fingerprint) over every row are compared. Spark kinds report
 the JVM's peak apart (in local mode it holds the driver and the executors).
@@ -151,8 +154,9 @@ def spark_asof_parquet(spark, store, offline: str, result: dict, started: float)
     return canonical_output(written, read_labels(offline), feature_types(store), nan_strings=False)
 
 
-def child(kind: str, offline: str, driver_memory: str) -> None:
+def child(kind: str, offline: str, driver_memory: str, user_share: float = 1.0) -> None:
     """One join in this process; prints a JSON line with time, memory, rows and content hash."""
+    from income.inference.drift_sample import in_sample
     from income.training.fingerprint import fingerprint
     from income.training.labels import read_labels
     from income.training.training_set import join_training_set
@@ -162,6 +166,9 @@ def child(kind: str, offline: str, driver_memory: str) -> None:
         print(json.dumps({**result, "error": "ibis-framework not installed (feast[duckdb])"}))
         return
     labels = read_labels(offline)
+    if user_share < 1.0:
+        labels = labels[in_sample(labels["user_id"], user_share)].reset_index(drop=True)
+    result["labels"] = len(labels)
     spark = None
     if kind == "handwritten":
         started = time.perf_counter()
@@ -212,9 +219,12 @@ def main() -> None:
     parser.add_argument("--rewrite", action="store_true", help="write the tables even if present")
     parser.add_argument("--offline")
     parser.add_argument("--spark-driver-memory", default="12g", help="the project's tasks use 4g")
+    parser.add_argument(
+        "--user-share", type=float, default=1.0, help="join only the labels of this share of users"
+    )
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.offline, args.spark_driver_memory)
+        child(args.child, args.offline, args.spark_driver_memory, args.user_share)
         return
 
     folder = bench_dir(f"training-set-{args.labels}")
@@ -243,7 +253,12 @@ def main() -> None:
         }
         print(f"running {kind} ...", flush=True)
         child_args = ["--child", kind, "--offline", str(offline)]
-        child_args += ["--spark-driver-memory", args.spark_driver_memory]
+        child_args += [
+            "--spark-driver-memory",
+            args.spark_driver_memory,
+            "--user-share",
+            str(args.user_share),
+        ]
         try:
             results[kind] = run_child("benchmarks.training_set", child_args, env)
         except subprocess.CalledProcessError as failed:
@@ -285,14 +300,21 @@ def main() -> None:
         speedup = f"{dask / seconds:.1f}x faster" if dask else ""
         ratio = f"{seconds / base:.2f}x" if base else ""
         memory = f"{r['peak_rss_mib']:,}{memory_note}"
-        print(f"| {args.labels:,} | {names[kind]} | {seconds}{extra} | {speedup} | {ratio} | {memory} |")
+        print(f"| {r['labels']:,} | {names[kind]} | {seconds}{extra} | {speedup} | {ratio} | {memory} |")
     print(
         f"\nevery engine returned one row per label; content hashes over all rows identical: {agree}; "
         f"sampled rows identical: {samples_agree}"
     )
     (folder / "result.json").write_text(
         json.dumps(
-            {"machine": machine(), "labels": args.labels, "results": results, "identical": agree}, indent=2
+            {
+                "machine": machine(),
+                "labels": args.labels,
+                "user_share": args.user_share,
+                "results": results,
+                "identical": agree,
+            },
+            indent=2,
         )
     )
     if not (agree and samples_agree):
