@@ -405,15 +405,13 @@ def compare_online(
     Every other difference, and every key whose content differs, is a problem.
     """
     from income.features.feature_store import get_store
-    from income.features.materialize import _key_layout
+    from income.features.materialize import key_layout
 
     incremental, full = states["incremental"], states["full"]
     only_incremental = [k for k in incremental if k not in full]
     only_full = [k for k in full if k not in incremental]
     changed = sum(1 for k, digest in full.items() if k in incremental and incremental[k] != digest)
-    config = get_store().config
-    layout = _key_layout(config.project, config.entity_key_serialization_version)
-    users = [int(u) for u in layout.users(only_incremental)]
+    users = [int(u) for u in key_layout(get_store()).users(only_incremental)]
     expiry = simulated_expiry(spark, root, full_version, users) if users else {}
     expired = sorted(u for u in users if 0 < expiry.get(u, -1) <= wall_window)
     detail = {

@@ -261,6 +261,11 @@ def _key_layout(project: str, version: int) -> _KeyLayout:
     return layout
 
 
+def key_layout(store) -> _KeyLayout:
+    """The layout of the store's online keys (its project and entity key serialization)."""
+    return _key_layout(store.config.project, store.config.entity_key_serialization_version)
+
+
 def _write_commands(layout: _KeyLayout, plans: list[_ViewPlan], reader) -> Iterator[tuple[int, int, bytes]]:
     """Batches of pipelined commands in RESP: (users, number of commands, bytes to send).
 
@@ -397,7 +402,7 @@ def materialize(
     as_of = as_of.astimezone(UTC)
     plans = _plans(store, service_name)
     project = store.config.project
-    layout = _key_layout(project, store.config.entity_key_serialization_version)
+    layout = key_layout(store)
     version = (
         feature_set_version
         if feature_set_version is not None
@@ -482,5 +487,5 @@ def materialize_latest(
 
 def forget_online(store, client, user_ids) -> int:
     """Delete the users' keys (one per user holds every view of the project); the number that existed."""
-    layout = _key_layout(store.config.project, store.config.entity_key_serialization_version)
+    layout = key_layout(store)
     return _delete(client, layout, np.asarray(sorted(set(int(u) for u in user_ids)), dtype="int64"))
