@@ -101,7 +101,9 @@ def catboost(train, valid, test, learning_rate: float, depth: int) -> tuple[np.n
             out[column] = out[column].fillna(MISSING_CATEGORY).astype(str)
         return out
 
+    # allow_writing_files=False: CatBoost otherwise leaves catboost_info/ in the working directory
     common = {"learning_rate": learning_rate, "depth": depth, "random_seed": 0, "verbose": False}
+    common |= {"allow_writing_files": False}
     common |= {"thread_count": 2, "cat_features": categorical}
     stopped = CatBoostClassifier(iterations=5000, od_type="Iter", od_wait=100, **common)
     stopped.fit(frame(train), train[LABEL], eval_set=(frame(valid), valid[LABEL]), use_best_model=True)
