@@ -19,6 +19,7 @@ def model_status(served: ServedModel) -> ModelStatus:
         version=model.version if model else None,
         loaded_at=model.loaded_at if model else None,
         fast_path=model.scorer.uses_lookups if model else None,
+        runtime=model.scorer.runtime if model else None,
         error=served.error,
         failed_version=failure.version if failure else None,
         failed_attempts=failure.attempts if failure else 0,

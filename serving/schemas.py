@@ -99,6 +99,13 @@ class ModelStatus(BaseModel):
     version: str | None = None
     loaded_at: datetime | None = None
     fast_path: bool | None = Field(None, description="Compiled preprocessing (same output) in use.")
+    runtime: str | None = Field(
+        None,
+        description=(
+            'What scores: "onnx+booster" (calls of up to 16 users through the trees in ONNX Runtime, '
+            'within 1e-6 of the booster), "booster" or "estimator".'
+        ),
+    )
     error: str | None = Field(None, description="Why the alias's version is not served, if it is not.")
     failed_version: str | None = Field(None, description="The alias's version that could not be used.")
     failed_attempts: int = Field(0, description="How many times in a row it failed.")
@@ -138,6 +145,7 @@ class HealthResponse(BaseModel):
                         "version": "3",
                         "loaded_at": "2025-03-01T10:00:00Z",
                         "fast_path": True,
+                        "runtime": "onnx+booster",
                         "error": None,
                         "failed_version": None,
                         "failed_attempts": 0,

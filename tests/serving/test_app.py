@@ -234,10 +234,12 @@ def test_health_names_the_model_and_valkey(client, champion):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "ok"
-    assert (body["model"]["name"], body["model"]["version"], body["model"]["fast_path"]) == (
+    model = body["model"]
+    assert (model["name"], model["version"], model["fast_path"], model["runtime"]) == (
         name,
         version,
         True,
+        "onnx+booster",
     )
     assert body["valkey"]["ok"] is True
     assert body["features"] == {"reader": "direct", "note": None}

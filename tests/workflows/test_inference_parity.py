@@ -15,6 +15,7 @@ def test_batch_scoring_and_predict_score_the_same_users_with_the_same_probabilit
 ):
     from income.features.feature_store import FEATURE_SERVICE, get_store
     from income.inference.as_of import parse_as_of
+    from income.inference.onnx_trees import TOLERANCE
     from income.inference.predictions import read_predictions
     from income.inference.scoreable import service_views
     from serving.app import create_app
@@ -59,6 +60,10 @@ def test_batch_scoring_and_predict_score_the_same_users_with_the_same_probabilit
     assert served <= in_valkey
     for user in refused:
         assert answers[user].json()["user_ids"] == [user]
+    # One user per call goes through the trees in ONNX Runtime: the same scores within its tolerance.
+    for user in served:
+        (alone,) = answers[user].json()["predictions"]
+        assert alone["probability"] == pytest.approx(batch.at[user, "probability"], abs=TOLERANCE)
 
     assert together.status_code == 200, together.text
     for prediction in together.json()["predictions"]:

@@ -12,6 +12,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from income.data.schema import LABEL, MISSING_CATEGORY
 from income.inference.lookup_scorer import LookupScorer
+from income.inference.onnx_trees import MAX_ROWS, TOLERANCE
 from income.training.model import (
     CATEGORICAL,
     FEATURES,
@@ -54,7 +55,7 @@ def _awkward_columns() -> dict[str, list]:
 )
 def test_lookups_give_the_models_exact_probabilities(family, params):
     model = fit(family, params, _training_set())
-    scorer = LookupScorer(model)
+    scorer = LookupScorer(model, onnx=False)
     columns = _awkward_columns()
     assert scorer.uses_lookups
     assert np.array_equal(scorer.predict(columns), model.predict_proba(pd.DataFrame(columns)[FEATURES]))
@@ -65,9 +66,38 @@ def test_an_xgboost_booster_is_called_directly_with_the_rounds_early_stopping_ke
         "xgboost", {"n_estimators": 300, "learning_rate": 0.3}, _training_set(), valid=_training_set(1)
     )
     assert model.estimator.best_iteration + 1 < model.estimator.get_booster().num_boosted_rounds()
-    scorer = LookupScorer(model)
+    scorer = LookupScorer(model, onnx=False)
     columns = _awkward_columns()
     assert scorer.calls_booster
+    assert np.array_equal(scorer.predict(columns), model.predict_proba(pd.DataFrame(columns)[FEATURES]))
+    # The ONNX trees are the early-stopped ones too: all 300 rounds would be far off.
+    assert np.allclose(LookupScorer(model).predict(columns), scorer.predict(columns), rtol=0, atol=TOLERANCE)
+
+
+def test_small_xgboost_calls_go_through_onnx_within_its_tolerance_and_large_ones_are_exact():
+    model = fit("xgboost", {"n_estimators": 50}, _training_set())
+    scorer = LookupScorer(model)
+    assert scorer.runtime == "onnx+booster"
+    small = _awkward_columns()
+    large = {f: values * (MAX_ROWS // len(values) + 1) for f, values in small.items()}
+    for columns in (small, large):
+        expected = model.predict_proba(pd.DataFrame(columns)[FEATURES])
+        got = scorer.predict(columns)
+        if len(got) <= MAX_ROWS:
+            np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE)
+        else:
+            assert np.array_equal(got, expected)
+    assert LookupScorer(model, onnx=False).runtime == "booster"
+
+
+def test_onnx_trees_that_disagree_with_the_booster_are_refused(monkeypatch):
+    from income.inference import onnx_trees
+
+    model = fit("xgboost", {"n_estimators": 50}, _training_set())
+    monkeypatch.setattr(onnx_trees.OnnxTrees, "__call__", lambda self, matrix: np.full(len(matrix), 0.5))
+    scorer = LookupScorer(model)
+    columns = _awkward_columns()
+    assert scorer.runtime == "booster"
     assert np.array_equal(scorer.predict(columns), model.predict_proba(pd.DataFrame(columns)[FEATURES]))
 
 
@@ -80,7 +110,7 @@ def test_lookups_apply_the_models_calibrator():
     model.calibrator = IsotonicCalibrator().fit(raw, train[LABEL].to_numpy())
     columns = _awkward_columns()
 
-    calibrated = LookupScorer(model).predict(columns)
+    calibrated = LookupScorer(model, onnx=False).predict(columns)
 
     assert np.array_equal(calibrated, model.predict_proba(pd.DataFrame(columns)[FEATURES]))
     assert not np.array_equal(
