@@ -24,6 +24,7 @@ and counts them (`unscored_users`).
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import time
@@ -53,6 +54,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.service = await Service.open(settings, metrics)
+        _freeze_startup_objects()
         try:
             yield
         finally:
@@ -136,6 +138,20 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         return Response(content=body, media_type=content_type)
 
     return app
+
+
+def _freeze_startup_objects() -> None:
+    """Keep the garbage collector's full passes off the startup's objects.
+
+    Imports (Feast, MLflow, pandas) and the loaded models leave a few million objects that
+    every full collection would traverse again: gen2 pauses of 150-240 ms in each worker
+    while traffic flows (timed with gc.callbacks at 600 requests/s), hundreds of requests
+    late each time. Frozen, they are never traversed again; what requests allocate is still
+    collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
+    log.info("%d startup objects frozen out of the garbage collector's passes", gc.get_freeze_count())
 
 
 def _json_safe(value):
