@@ -118,8 +118,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def predict(body: PredictRequest, request: Request) -> Response:
         started = getattr(request.state, "started", None) or time.perf_counter()
         request_id, answers = await predictions.predict(body.ids, request.app.state.service, started)
-        # Serialized here by pydantic-core: FastAPI would validate the answer again first (~5% of a
-        # request's CPU); `response_model` above still documents it.
+        # Serialized once here by pydantic-core (FastAPI would validate the answer again before
+        # serializing it); `response_model` above still documents it.
         content = PredictResponse(predictions=answers, request_id=request_id).model_dump_json()
         return Response(content, media_type="application/json", headers={"X-Request-ID": request_id})
 
@@ -146,10 +146,9 @@ def _freeze_startup_objects() -> None:
     """Keep the garbage collector's full passes off the startup's objects.
 
     Imports (Feast, MLflow, pandas) and the loaded models leave a few million objects that
-    every full collection would traverse again: gen2 pauses of 150-240 ms in each worker
-    while traffic flows (timed with gc.callbacks at 600 requests/s), hundreds of requests
-    late each time. Frozen, they are never traversed again; what requests allocate is still
-    collected as usual.
+    every full collection traverses again: 150-250 ms each in a worker's first seconds (timed
+    with gc.callbacks), and one that falls under traffic holds up hundreds of requests.
+    Frozen, they are never traversed again; what requests allocate is still collected.
     """
     gc.collect()
     gc.freeze()
