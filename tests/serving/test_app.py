@@ -228,6 +228,14 @@ def test_bad_bytes_are_422_never_500(client, content, headers):
     assert response.status_code == 422, response.text
 
 
+def test_startup_objects_are_frozen_out_of_the_garbage_collector(client):
+    import gc
+
+    # Full collections over the imports and models paused a worker 150-250 ms (serving.app).
+    assert client.get("/health").status_code == 200
+    assert gc.get_freeze_count() > 10_000
+
+
 def test_health_names_the_model_and_valkey(client, champion):
     name, version, _ = champion
     response = client.get("/health")
