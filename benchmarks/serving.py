@@ -32,6 +32,8 @@ same order:
 Shadow mode needs a challenger other than the champion: the benchmark registers the
 champion's model once more as a new version under the alias `benchmark-shadow` (same model,
 so the shadow costs what a challenger of the same kind would) and drops the alias after.
+The services log to a stream of their own (BENCH_STREAM), emptied before each measurement,
+as a drain leaves the log, and deleted at the end: the project's log never sees them.
 Each service process runs apart, one at a time under load; the others sit idle.
 
 The generator is open-loop: request k is due at k / rate seconds whatever the earlier ones
@@ -282,7 +284,9 @@ async def measure(
         return _redis_key(project, key, entity_key_serialization_version=version)
 
     settings = ValkeySettings.from_env()
-    kv = valkey.asyncio.Valkey(host=settings.host, port=settings.port, password=settings.password or None)
+    kv = valkey.asyncio.Valkey(
+        host=settings.host, port=settings.port, password=settings.password or None, db=settings.db
+    )
     http = {target: HttpPool(url) for target, url in urls.items()}
     for pool in http.values():
         await pool.connect(args.connections)
@@ -315,6 +319,7 @@ async def measure(
             attempts = []
             for _ in range(args.attempts):
                 waited = wait_until_quiet(args.max_other_cores, args.max_wait, tracked)
+                await kv.delete(BENCH_STREAM)
                 if args.warmup > 0:
                     await open_loop(calls[target], users, rate, args.warmup, args.timeout)
                 load = load_average()
@@ -349,6 +354,9 @@ async def measure(
 
 
 SHADOW_ALIAS = "benchmark-shadow"
+# The services log to a stream of their own, emptied before each measurement (as a drain would
+# leave it) and deleted at the end: the benchmark's predictions never reach the project's log.
+BENCH_STREAM = "income:prediction_log:benchmark"
 # Per service target: its settings beside the defaults (prediction log on, traffic mode off).
 SERVICE_ENV = {
     "predict": {},
@@ -399,6 +407,7 @@ async def bench(args: argparse.Namespace, folder: Path) -> list[dict]:
             "INCOME_SERVE_HOST": "127.0.0.1",
             "INCOME_SERVE_PORT": str(port),
             "INCOME_SERVE_WORKERS": str(args.workers),
+            "INCOME_SERVE_PREDICTION_LOG_STREAM": BENCH_STREAM,
             **SERVICE_ENV[target],
         }
         processes[target] = start(
@@ -434,6 +443,7 @@ async def bench(args: argparse.Namespace, folder: Path) -> list[dict]:
                 process.kill()
         if "predict_shadow" in services:
             drop_shadow()
+        ValkeySettings.from_env().client().delete(BENCH_STREAM)
 
 
 def ratio(a: float | None, b: float | None) -> str:

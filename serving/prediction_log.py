@@ -21,8 +21,9 @@ log = logging.getLogger("serving")
 
 
 class PredictionLogWriter:
-    def __init__(self, settings: ValkeySettings, timeout: float) -> None:
+    def __init__(self, settings: ValkeySettings, timeout: float, stream: str = STREAM) -> None:
         self._client = settings.async_client(timeout)
+        self._stream = stream
         self._address = f"{settings.host}:{settings.port}"
         self._timeout = 4 * timeout
         self._queue: list[tuple[list[bytes], asyncio.Future]] = []
@@ -43,7 +44,7 @@ class PredictionLogWriter:
             pipe = self._client.pipeline(transaction=False)
             for payloads, _ in batch:
                 for payload in payloads:
-                    pipe.xadd(STREAM, {"e": payload})
+                    pipe.xadd(self._stream, {"e": payload})
             try:
                 await asyncio.wait_for(pipe.execute(), timeout=self._timeout)
             except Exception as exc:  # noqa: BLE001 - every waiting request learns why

@@ -51,7 +51,9 @@ class Service:
             log.warning("%s", exc)
         writer = None
         if settings.prediction_log:
-            writer = PredictionLogWriter(valkey, settings.valkey_timeout_seconds)
+            writer = PredictionLogWriter(
+                valkey, settings.valkey_timeout_seconds, settings.prediction_log_stream
+            )
         service = cls(settings, valkey, features, champion, challenger, writer, metrics)
         service._watchers = [asyncio.create_task(s.watch()) for s in filter(None, (champion, challenger))]
         return service

@@ -16,6 +16,7 @@
 | INCOME_SERVE_AB_SHARE | 0.1 | in `ab` mode, the share of users the challenger answers |
 | INCOME_SERVE_CHALLENGER_ALIAS | challenger | the alias of the model in the challenger's seat |
 | INCOME_SERVE_PREDICTION_LOG | 1 | 0: no prediction log (income.monitoring.prediction_log) |
+| INCOME_SERVE_PREDICTION_LOG_STREAM | income:prediction_log | the stream logged to (only it is drained) |
 | INCOME_SERVE_FEATURE_READER | direct | direct or feast: how features are read (serving.online_features) |
 | INCOME_SERVE_WORKERS | 1 | uvicorn worker processes (`python -m serving`); `make serve` runs one per core |
 | VALKEY_* / MLFLOW_TRACKING_URI / FEAST_REGISTRY_PATH | see README | the services |
@@ -26,6 +27,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from income.monitoring.prediction_log import STREAM
 from income.platform.settings import ValkeySettings, load_runtime_env
 from income.platform.tracking import MODEL_NAME
 from income.training.registry import CHALLENGER, CHAMPION
@@ -52,6 +54,7 @@ class ServeSettings:
     ab_share: float = 0.1
     challenger_alias: str = CHALLENGER
     prediction_log: bool = True
+    prediction_log_stream: str = STREAM
     feature_reader: str = DIRECT
     workers: int = 1
     valkey: ValkeySettings | None = None  # None: ValkeySettings.from_env() at startup
@@ -74,6 +77,7 @@ class ServeSettings:
             ab_share=float(env.get("INCOME_SERVE_AB_SHARE", cls.ab_share)),
             challenger_alias=env.get("INCOME_SERVE_CHALLENGER_ALIAS", cls.challenger_alias),
             prediction_log=_flag(env.get("INCOME_SERVE_PREDICTION_LOG", "1")),
+            prediction_log_stream=env.get("INCOME_SERVE_PREDICTION_LOG_STREAM", cls.prediction_log_stream),
             feature_reader=env.get("INCOME_SERVE_FEATURE_READER", cls.feature_reader).strip().lower(),
             workers=int(env.get("INCOME_SERVE_WORKERS", cls.workers)),
         )

@@ -97,6 +97,18 @@ def empty_log(valkey_server, tmp_path):
     return str(tmp_path / "offline")
 
 
+def test_a_service_logs_to_the_stream_its_settings_name(seats, users, valkey_server, empty_log):
+    """INCOME_SERVE_PREDICTION_LOG_STREAM: e.g. the serving benchmark's, never drained into the log."""
+    client = valkey_server.settings.client()
+    elsewhere = "income:prediction_log:elsewhere"
+    client.delete(elsewhere)
+    settings = ServeSettings(model_name=MODEL, prediction_log_stream=elsewhere)
+    with TestClient(create_app(settings)) as app:
+        assert app.post("/predict", json={"user_id": int(users.user_id.iloc[0])}).status_code == 200
+    assert (client.xlen(elsewhere), client.xlen(STREAM)) == (1, 0)
+    client.delete(elsewhere)
+
+
 def test_shadow_scores_are_logged_never_returned(seats, users, valkey_server, empty_log):
     champion, challenger = seats
     sample = users.iloc[:40]
