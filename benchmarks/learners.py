@@ -34,7 +34,7 @@ from benchmarks.search import newest_training_set
 from income.data.schema import LABEL, MISSING_CATEGORY
 from income.platform.settings import load_runtime_env
 from income.training.calibration import choose_threshold
-from income.training.final import refit_params
+from income.training.final import refit_params, scaled_rounds
 from income.training.model import FEATURES, as_model_input, fit, kinds
 from income.training.splits import split_by_time
 
@@ -82,7 +82,7 @@ def hist_gradient_boosting(train, valid, test) -> tuple[np.ndarray, np.ndarray]:
     categories = {c: x_both[c].cat.categories for c in x_both.select_dtypes("category")}
     refit = HistGradientBoostingClassifier(
         categorical_features="from_dtype",
-        max_iter=round((best + 1) * len(both) / len(train)),
+        max_iter=scaled_rounds(best + 1, len(train), len(valid)),
         early_stopping=False,
         random_state=0,
         **params,
@@ -101,14 +101,19 @@ def catboost(train, valid, test, learning_rate: float, depth: int) -> tuple[np.n
             out[column] = out[column].fillna(MISSING_CATEGORY).astype(str)
         return out
 
-    # allow_writing_files=False: CatBoost otherwise leaves catboost_info/ in the working directory
-    common = {"learning_rate": learning_rate, "depth": depth, "random_seed": 0, "verbose": False}
-    common |= {"allow_writing_files": False}
-    common |= {"thread_count": 2, "cat_features": categorical}
+    common = {
+        "learning_rate": learning_rate,
+        "depth": depth,
+        "random_seed": 0,
+        "verbose": False,
+        "thread_count": 2,
+        "cat_features": categorical,
+        "allow_writing_files": False,  # else CatBoost leaves catboost_info/ in the working directory
+    }
     stopped = CatBoostClassifier(iterations=5000, od_type="Iter", od_wait=100, **common)
     stopped.fit(frame(train), train[LABEL], eval_set=(frame(valid), valid[LABEL]), use_best_model=True)
     both = pd.concat([train, valid], ignore_index=True)
-    iterations = round((stopped.get_best_iteration() + 1) * len(both) / len(train))
+    iterations = scaled_rounds(stopped.get_best_iteration() + 1, len(train), len(valid))
     refit = CatBoostClassifier(iterations=iterations, **common).fit(frame(both), both[LABEL])
     return stopped.predict_proba(frame(valid))[:, 1], refit.predict_proba(frame(test))[:, 1]
 

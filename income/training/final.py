@@ -82,7 +82,12 @@ def refit_params(
     kept when stopping early, scaled by the growth of the data (more rows, more rounds)."""
     if family != "xgboost":
         return dict(params)
-    return {**params, "n_estimators": max(1, round(boosting_rounds * (train_rows + valid_rows) / train_rows))}
+    return {**params, "n_estimators": scaled_rounds(boosting_rounds, train_rows, valid_rows)}
+
+
+def scaled_rounds(rounds: int, train_rows: int, valid_rows: int) -> int:
+    """Boosting rounds kept on `train_rows`, scaled for a refit on train + validation rows."""
+    return max(1, round(rounds * (train_rows + valid_rows) / train_rows))
 
 
 def finalize(
